@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from conversations.consumers import AgentConsumer  # noqa: E402
+
+websocket_urlpatterns = [
+    path("ws/agent/", AgentConsumer.as_asgi()),
+]
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # The Origin must be one of ALLOWED_HOSTS (cross-site websocket hijacking), and the session an agent's.
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)
+
+if settings.EMBEDDED_BEAT and os.environ.get("HUB_EMBEDDED_BEAT_STARTED") != "1":
+    from config.embedded_beat import start_embedded_beat
+
+    start_embedded_beat()

@@ -1,0 +1,64 @@
+"""The periodic jobs in the embedded mode: Celery beat's schedule, run by a thread of the ASGI process.
+
+With eager Celery and the in-memory channel layer there is no worker and no beat; running the schedule here,
+inside the process that holds the websockets, keeps the sweeper (and what it broadcasts) working.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger("hub.embedded_beat")
+
+
+@dataclass
+class _Job:
+    name: str
+    task: str
+    every_s: float
+    due: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.due = time.monotonic() + self.every_s
+
+
+def start_embedded_beat() -> threading.Thread:
+    os.environ["HUB_EMBEDDED_BEAT_STARTED"] = "1"
+    thread = threading.Thread(target=_run, name="embedded-beat", daemon=True)
+    thread.start()
+    return thread
+
+
+def _run() -> None:
+    schedule: dict[str, dict[str, Any]] = settings.CELERY_BEAT_SCHEDULE
+    jobs: list[_Job] = [
+        _Job(name, str(spec["task"]), float(spec["schedule"].run_every.total_seconds()))
+        for name, spec in schedule.items()
+    ]
+    logger.info(
+        "Embedded beat running: %s", ", ".join(f"{job.name} every {job.every_s:.0f}s" for job in jobs)
+    )
+    while True:
+        now = time.monotonic()
+        for job in jobs:
+            if now < job.due:
+                continue
+            job.due = now + job.every_s
+            name, task_name = job.name, job.task
+            try:
+                close_old_connections()
+                current_app.tasks[task_name].apply()
+            except Exception:
+                logger.exception("Periodic job %s failed", name)
+            finally:
+                close_old_connections()
+        time.sleep(0.5)

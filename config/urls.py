@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from channels_adapters.sms import views as sms_views
+from config import health
+from conversations import views as inbox_views
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/inbox/", permanent=False)),
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    # The agents' inbox
+    path("inbox/", inbox_views.inbox_page, name="inbox"),
+    path("inbox/rows/", inbox_views.conversation_rows, name="inbox-rows"),
+    path("inbox/settings/", inbox_views.inbox_settings, name="inbox-settings"),
+    path("inbox/sandbox/", inbox_views.sandbox, name="inbox-sandbox"),
+    path("inbox/<int:conversation_id>/", inbox_views.inbox_page, name="inbox-conversation"),
+    path("inbox/<int:conversation_id>/entries/", inbox_views.entries_older, name="inbox-entries"),
+    path("inbox/<int:conversation_id>/reply/", inbox_views.reply, name="inbox-reply"),
+    path("inbox/<int:conversation_id>/status/", inbox_views.set_status, name="inbox-status"),
+    path("inbox/<int:conversation_id>/assign/", inbox_views.assign, name="inbox-assign"),
+    path("inbox/entries/<int:entry_id>/retry/", inbox_views.retry_entry, name="inbox-entry-retry"),
+    path("attachments/<int:attachment_id>/", inbox_views.attachment_download, name="attachment"),
+    # Providers
+    path("webhooks/twilio/messaging/", sms_views.messaging_inbound, name="twilio-messaging"),
+    path("webhooks/twilio/messaging/status/", sms_views.messaging_status, name="twilio-messaging-status"),
+    # REST API
+    path("api/v1/", include("conversations.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

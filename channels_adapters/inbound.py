@@ -1,0 +1,227 @@
+"""The inbound pipeline: nothing lost, nothing twice.
+
+1. A webhook view authenticates the request and calls `inbound_event_store` (one row, unique key).
+2. After commit `process_inbound_event` is enqueued on the high-priority `inbound` queue.
+3. `inbound_event_process` claims the row with SKIP LOCKED inside the transaction that does the work,
+   so a worker killed midway leaves it pending; the sweeper re-enqueues what stays pending.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from channels_adapters.base import AdapterError, InboundMessage
+from channels_adapters.enqueue import enqueue_now, enqueue_on_commit
+from channels_adapters.models import InboundEvent
+from channels_adapters.registry import get_adapter
+from contacts.models import Identity
+from contacts.services import contact_resolve, identity_set_opt_out
+from conversations.models import Attachment, Entry, Inbox
+from conversations.services import conversation_get_or_create, conversation_reopen_for_inbound, entry_append
+
+logger = logging.getLogger("hub.inbound")
+
+
+def inbound_event_store(
+    *, kind: str, idempotency_key: str, payload: dict[str, Any]
+) -> tuple[InboundEvent, bool]:
+    """Store a provider's payload durably. A key seen before is not an error: nothing else happens."""
+    from channels_adapters import tasks
+
+    existing = InboundEvent.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                kind=kind,
+                idempotency_key=idempotency_key,
+                payload=payload,
+                received_at=timezone.now(),
+                enqueued_at=timezone.now(),
+            )
+            enqueue_on_commit(tasks.process_inbound_event, event.pk)
+    except IntegrityError:
+        # A concurrent delivery of the same payload won the race.
+        return InboundEvent.objects.get(idempotency_key=idempotency_key), False
+    return event, True
+
+
+def inbound_event_process(*, event_id: int) -> Entry | None:
+    """Turn one stored event into an entry of a lifetime thread. Safe to call any number of times."""
+    try:
+        with transaction.atomic():
+            event = (
+                InboundEvent.objects.select_for_update(skip_locked=True)
+                .filter(pk=event_id, state=InboundEvent.PENDING)
+                .first()
+            )
+            if event is None:
+                return None  # done already, failed for good, or another worker holds it
+            adapter = get_adapter(event.kind)
+            message = adapter.parse_inbound(event.payload)
+            entry = inbound_message_record(message=message)
+            event.state = InboundEvent.DONE
+            event.processed_at = timezone.now()
+            event.attempts += 1
+            event.entry = entry
+            event.last_error = ""
+            event.save(update_fields=["state", "processed_at", "attempts", "entry", "last_error"])
+            return entry
+    except Exception as error:
+        _record_failure(event_id, error)
+        if isinstance(error, AdapterError) and error.permanent:
+            return None  # recorded as failed, with its reason, for an admin to look at
+        raise
+
+
+def _record_failure(event_id: int, error: Exception) -> None:
+    """Count the failed attempt; after INBOUND_MAX_ATTEMPTS (or a permanent adapter error) stop trying."""
+    permanent = isinstance(error, AdapterError) and error.permanent
+    try:
+        with transaction.atomic():
+            event = (
+                InboundEvent.objects.select_for_update()
+                .filter(pk=event_id, state=InboundEvent.PENDING)
+                .first()
+            )
+            if event is None:
+                return
+            event.attempts += 1
+            event.last_error = f"{error.__class__.__name__}: {error}"[:2000]
+            if permanent or event.attempts >= settings.INBOUND_MAX_ATTEMPTS:
+                event.state = InboundEvent.FAILED
+                logger.error("Inbound event %s failed for good: %s", event_id, event.last_error)
+            event.save(update_fields=["attempts", "last_error", "state"])
+    except Exception:
+        logger.exception("Could not record the failure of inbound event %s", event_id)
+
+
+def inbound_events_sweep(*, older_than_s: float | None = None, limit: int = 500) -> int:
+    """Re-enqueue events still pending after INBOUND_SWEEP_AFTER_S: a lost task costs latency, not data."""
+    from channels_adapters import tasks
+
+    threshold = timezone.now() - timedelta(
+        seconds=settings.INBOUND_SWEEP_AFTER_S if older_than_s is None else older_than_s
+    )
+    ids = list(
+        InboundEvent.objects.filter(state=InboundEvent.PENDING, received_at__lte=threshold)
+        .exclude(enqueued_at__gt=threshold)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    InboundEvent.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
+    enqueued = sum(1 for event_id in ids if enqueue_now(tasks.process_inbound_event, event_id))
+    logger.info("Sweeper re-enqueued %s of %s pending inbound events", enqueued, len(ids))
+    return enqueued
+
+
+# --- turning a message into an entry ---------------------------------------------------------------
+def inbound_message_record(*, message: InboundMessage) -> Entry:
+    existing = Entry.objects.filter(provider=message.provider, provider_id=message.provider_id).first()
+    if existing is not None:
+        return existing  # the same provider message under another key (SmsSid vs MessageSid): still one entry
+    inbox, unrouted = inbox_route(recipient=message.recipient, route_hint=message.route_hint)
+    contact, identity = contact_resolve(
+        kind=message.sender_kind, address=message.sender, name=message.sender_name
+    )
+    conversation = conversation_get_or_create(contact=contact)
+    data: dict[str, Any] = {**message.data}
+    if unrouted:
+        data["unrouted_to"] = message.recipient
+    if not identity.is_valid:
+        data["invalid_sender"] = True
+    if message.media:
+        data["media"] = [{"url": item.url, "content_type": item.content_type} for item in message.media]
+        data["account_sid"] = message.account_id
+    if message.keyword:
+        data["keyword"] = message.keyword
+    opt_keyword = message.keyword in ("stop", "start")
+    if not opt_keyword:
+        conversation_reopen_for_inbound(conversation=conversation)
+    entry = entry_append(
+        conversation=conversation,
+        kind=Entry.MESSAGE,
+        direction=Entry.INBOUND,
+        channel=message.channel,
+        inbox=inbox,
+        body=message.body,
+        provider=message.provider,
+        provider_id=message.provider_id,
+        data=data,
+        from_address=message.sender,
+        to_address=message.recipient,
+        awaits_reply=not opt_keyword,
+    )
+    _attachments_record(entry, message)
+    if message.keyword and message.channel == Entry.SMS:
+        _keyword_apply(conversation=conversation, identity=identity, keyword=message.keyword)
+    return entry
+
+
+def inbox_route(*, recipient: str, route_hint: str) -> tuple[Inbox, bool]:
+    """Which inbox claims this business address? Unclaimed addresses land in the default inbox, flagged."""
+    from contacts.addresses import normalize_phone
+
+    if route_hint:
+        pooled = Inbox.objects.filter(kind=Inbox.PHONE, messaging_service_sid=route_hint).first()
+        if pooled is not None:
+            return pooled, False
+    number = normalize_phone(recipient)
+    claimed = Inbox.objects.filter(kind=Inbox.PHONE, address=number.address).first()
+    if claimed is not None:
+        return claimed, False
+    return inbox_default(), True
+
+
+def inbox_default() -> Inbox:
+    inbox = Inbox.objects.filter(is_default=True).first()
+    if inbox is not None:
+        return inbox
+    try:
+        with transaction.atomic():
+            return Inbox.objects.create(name="Unrouted", kind=Inbox.PHONE, is_default=True)
+    except IntegrityError:
+        return Inbox.objects.get(is_default=True)
+
+
+def _attachments_record(entry: Entry, message: InboundMessage) -> None:
+    from channels_adapters import tasks
+
+    for position, item in enumerate(message.media):
+        attachment = Attachment.objects.create(
+            entry=entry,
+            position=position,
+            declared_content_type=item.content_type[:255],
+            source_url=item.url[:2000],
+            filename=f"media-{position + 1}",
+        )
+        enqueue_on_commit(tasks.fetch_attachment, attachment.pk)
+
+
+def _keyword_apply(*, conversation: Any, identity: Identity, keyword: str) -> None:
+    texts = {
+        "stop": "The customer texted STOP: SMS to this number is paused until they text START.",
+        "start": "The customer texted START: SMS to this number is allowed again.",
+        "help": "The customer asked for HELP by SMS.",
+    }
+    changed = True
+    if keyword in ("stop", "start"):
+        changed = identity_set_opt_out(identity=identity, opted_out=keyword == "stop")
+    if changed:
+        entry_append(
+            conversation=conversation,
+            kind=Entry.EVENT,
+            direction=Entry.INTERNAL,
+            event_type=f"contact.sms_{keyword}",
+            body=texts[keyword],
+            data={"address": identity.address},
+        )

@@ -1,0 +1,96 @@
+"""Fetching inbound media (MMS) into our own storage, so agents get it from an authenticated URL."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from channels_adapters.accounts import twilio_account_by_sid
+from channels_adapters.base import AdapterError
+from channels_adapters.registry import get_adapter
+from conversations.models import Attachment
+from conversations.services import entry_touch
+
+logger = logging.getLogger("hub.media")
+
+MAX_ATTEMPTS = 5
+
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"%PDF-", 0, "application/pdf"),
+    (b"#!AMR", 0, "audio/amr"),
+    (b"OggS", 0, "audio/ogg"),
+    (b"ID3", 0, "audio/mpeg"),
+    (b"ftyp", 4, "video/mp4"),
+    (b"BEGIN:VCARD", 0, "text/vcard"),
+)
+
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "application/pdf": "pdf",
+    "audio/amr": "amr",
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "video/mp4": "mp4",
+    "text/vcard": "vcf",
+}
+
+
+def sniff_content_type(data: bytes) -> str:
+    """What the bytes are, never what the sender said they are."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for magic, offset, content_type in _SIGNATURES:
+        if data[offset : offset + len(magic)] == magic:
+            return content_type
+    return "application/octet-stream"
+
+
+def attachment_fetch(*, attachment_id: int) -> float | None:
+    """Fetch one attachment. Returns a delay when a transient error asks for another attempt."""
+    attachment = Attachment.objects.select_related("entry").filter(pk=attachment_id).first()
+    if attachment is None or attachment.state != Attachment.PENDING:
+        return None
+    account = twilio_account_by_sid(str(attachment.entry.data.get("account_sid", "")))
+    if account is None or account.sandbox:
+        _finish(attachment, state=Attachment.FAILED, error="No Twilio credentials to fetch this media with.")
+        return None
+    adapter = get_adapter("twilio_messaging")
+    try:
+        content, _declared = adapter.fetch_media(
+            attachment.source_url, account=account, max_bytes=settings.MEDIA_MAX_BYTES
+        )
+    except AdapterError as error:
+        attachment.attempts += 1
+        if error.permanent or attachment.attempts >= MAX_ATTEMPTS:
+            state = Attachment.REFUSED if error.permanent else Attachment.FAILED
+            _finish(attachment, state=state, error=error.message)
+            return None
+        Attachment.objects.filter(pk=attachment.pk).update(attempts=attachment.attempts, error=error.message)
+        return float(30 * attachment.attempts)
+    content_type = sniff_content_type(content)
+    name = f"media-{attachment.position + 1}.{_EXTENSIONS.get(content_type, 'bin')}"
+    attachment.file.save(name, ContentFile(content), save=False)
+    attachment.filename = name
+    attachment.content_type = content_type
+    attachment.size = len(content)
+    _finish(attachment, state=Attachment.STORED, error="")
+    return None
+
+
+def _finish(attachment: Attachment, *, state: str, error: str) -> None:
+    with transaction.atomic():
+        attachment.state = state
+        attachment.error = error
+        attachment.save()
+        entry = attachment.entry
+        entry_touch(entry=entry, fields=[])

@@ -1,0 +1,392 @@
+"""The outbound pipeline: never sent twice silently.
+
+`message_send` checks the channel's rules and queues an entry; `entry_deliver` claims it (queued -> sending,
+committed before the provider is called), sends, and records sent or failed. A worker that dies after the
+provider accepted leaves the entry in `sending`; `outbound_reconcile` asks the provider, and marks it
+`unknown` for an agent to decide when the provider cannot say. Nothing is resent without a person asking.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from channels_adapters.accounts import twilio_account_for_inbox
+from channels_adapters.base import AdapterError, DeliveryUncertain, OutboundMessage, StatusUpdate
+from channels_adapters.enqueue import enqueue_now, enqueue_on_commit
+from channels_adapters.registry import adapter_for_channel
+from config.errors import ChannelRuleError, ValidationError
+from contacts.models import Identity
+from contacts.services import identity_set_opt_out
+from conversations.models import Conversation, Entry, Inbox
+from conversations.selectors import inbox_visible_to
+from conversations.services import entry_append, entry_touch
+
+logger = logging.getLogger("hub.outbound")
+
+SENDABLE_CHANNELS = (Entry.SMS, Entry.WHATSAPP)
+SMS_MAX_LENGTH = 1600
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+# How far each status is along the way; a callback never moves an entry backwards.
+STATUS_RANK = {
+    Entry.QUEUED: 0,
+    Entry.SENDING: 1,
+    Entry.UNKNOWN: 1,
+    Entry.SENT: 2,
+    Entry.DELIVERED: 3,
+    Entry.UNDELIVERED: 3,
+    Entry.FAILED: 3,
+    Entry.READ: 4,
+}
+
+
+def message_send(
+    *,
+    conversation: Conversation,
+    body: str,
+    author: User,
+    channel: str | None = None,
+    inbox: Inbox | None = None,
+) -> Entry:
+    """An agent's reply: checked against the channel's rules, queued, and delivered after commit."""
+    from channels_adapters import tasks
+
+    channel = channel or reply_default_channel(conversation)
+    if channel not in SENDABLE_CHANNELS:
+        raise ValidationError(f"Replies on the {channel or 'unknown'} channel are not available yet.")
+    text = body.strip()
+    if not text:
+        raise ValidationError("The message is empty.")
+    if len(text) > SMS_MAX_LENGTH:
+        raise ValidationError(
+            f"The message is {len(text)} characters; SMS and WhatsApp allow {SMS_MAX_LENGTH}."
+        )
+    inbox = inbox or reply_default_inbox(conversation)
+    if inbox is None or inbox.kind != Inbox.PHONE or not (inbox.address or inbox.messaging_service_sid):
+        raise ValidationError(
+            "Pick the business number to answer from: this customer wrote to a number no inbox claims."
+        )
+    if not inbox_visible_to(author).filter(pk=inbox.pk).exists():
+        raise ValidationError("You cannot send from that inbox.")
+    identity = _recipient(conversation)
+    if identity is None:
+        raise ChannelRuleError("This customer has no phone number that can receive messages.")
+    if channel == Entry.SMS and identity.opted_out_at is not None:
+        raise ChannelRuleError(
+            f"{identity.address} texted STOP on {identity.opted_out_at:%Y-%m-%d %H:%M} UTC and cannot be sent SMS "
+            "until they text START."
+        )
+    if channel == Entry.WHATSAPP:
+        last = (
+            Entry.objects.filter(conversation=conversation, channel=Entry.WHATSAPP, direction=Entry.INBOUND)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if last is None or timezone.now() - last > WHATSAPP_WINDOW:
+            when = f"was at {last:%Y-%m-%d %H:%M} UTC" if last else "has never happened"
+            raise ChannelRuleError(
+                "WhatsApp allows free-form replies only within 24 hours of the customer's last WhatsApp message, "
+                f"which {when}. Use SMS or a WhatsApp template instead."
+            )
+    with transaction.atomic():
+        entry = entry_append(
+            conversation=conversation,
+            kind=Entry.MESSAGE,
+            direction=Entry.OUTBOUND,
+            channel=channel,
+            inbox=inbox,
+            body=text,
+            author=author,
+            provider="twilio",
+            delivery_status=Entry.QUEUED,
+            from_address=inbox.address,
+            to_address=identity.address,
+        )
+        enqueue_on_commit(tasks.deliver_entry, entry.pk)
+    return entry
+
+
+def entry_deliver(*, entry_id: int) -> float | None:
+    """Send one queued entry. Returns a delay in seconds when a transient error asks for another attempt."""
+    with transaction.atomic():
+        entry = (
+            Entry.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("inbox", "inbox__twilio_account", "conversation")
+            .filter(pk=entry_id, delivery_status=Entry.QUEUED)
+            .first()
+        )
+        if entry is None:
+            return None
+        entry.delivery_status = Entry.SENDING
+        entry.sending_started_at = timezone.now()
+        entry.attempts += 1
+        entry.status_reason = ""
+        entry_touch(
+            entry=entry, fields=["delivery_status", "sending_started_at", "attempts", "status_reason"]
+        )
+    # The claim is committed: from here a crash leaves `sending`, which is reconciled, never resent.
+    adapter = adapter_for_channel(entry.channel)
+    account = twilio_account_for_inbox(entry.inbox)
+    try:
+        result = adapter.send(_outbound_message(entry), account=account)
+    except DeliveryUncertain as error:
+        _entry_update(entry.pk, reason=error.message)
+        return None
+    except AdapterError as error:
+        return _delivery_failed(entry, error)
+    _entry_update(
+        entry.pk,
+        status=result.status or Entry.SENT,
+        provider_id=result.provider_id,
+        sent_at=timezone.now(),
+        data={"sandbox": True} if result.sandbox else None,
+        reason="",
+    )
+    return None
+
+
+def entry_status_apply(*, update: StatusUpdate, entry_id: int | None) -> Entry | None:
+    """A provider's status callback: forward-only, idempotent, live on the agent's screen."""
+    with transaction.atomic():
+        qs = Entry.objects.select_for_update().filter(provider="twilio")
+        entry = None
+        if entry_id is not None:
+            entry = qs.filter(pk=entry_id, direction=Entry.OUTBOUND).first()
+        if entry is None and update.provider_id:
+            entry = qs.filter(provider_id=update.provider_id).first()
+        if entry is None:
+            return None
+        fields: list[str] = []
+        if update.provider_id and not entry.provider_id:
+            entry.provider_id = update.provider_id
+            fields.append("provider_id")
+        if update.status and STATUS_RANK.get(update.status, 0) > STATUS_RANK.get(entry.delivery_status, 0):
+            entry.delivery_status = update.status
+            fields.append("delivery_status")
+            if update.status in (Entry.FAILED, Entry.UNDELIVERED) and update.reason:
+                entry.status_reason = update.reason
+                fields.append("status_reason")
+            elif update.status in (Entry.SENT, Entry.DELIVERED, Entry.READ) and entry.status_reason:
+                entry.status_reason = ""
+                fields.append("status_reason")
+        if update.opted_out:
+            _recipient_opted_out(entry)
+        if fields:
+            entry_touch(entry=entry, fields=fields)
+        return entry
+
+
+def entry_retry(*, entry: Entry, by: User) -> Entry:
+    """An agent asks to send a failed or uncertain message again: their decision, recorded."""
+    from channels_adapters import tasks
+
+    with transaction.atomic():
+        locked = Entry.objects.select_for_update().select_related("conversation").get(pk=entry.pk)
+        if locked.direction != Entry.OUTBOUND or locked.delivery_status not in (Entry.FAILED, Entry.UNKNOWN):
+            raise ValidationError("Only a failed message, or one whose fate is unknown, can be sent again.")
+        locked.delivery_status = Entry.QUEUED
+        locked.status_reason = ""
+        locked.provider_id = ""
+        entry_touch(entry=locked, fields=["delivery_status", "status_reason", "provider_id"])
+        entry_append(
+            conversation=locked.conversation,
+            kind=Entry.EVENT,
+            direction=Entry.INTERNAL,
+            author=by,
+            event_type="entry.resend_requested",
+            body=f"{by.get_username()} asked to send a message again",
+            data={"entry": locked.pk},
+        )
+        enqueue_on_commit(tasks.deliver_entry, locked.pk)
+    return locked
+
+
+def outbound_reconcile() -> dict[str, int]:
+    """Entries stuck in `sending` are asked about (never resent); entries left `queued` are enqueued again."""
+    from channels_adapters import tasks
+
+    now = timezone.now()
+    stuck_before = now - timedelta(seconds=settings.OUTBOUND_STUCK_AFTER_S)
+    counts = {"reconciled": 0, "unknown": 0, "requeued": 0}
+    stuck = list(
+        Entry.objects.filter(delivery_status=Entry.SENDING, sending_started_at__lt=stuck_before)
+        .select_related("inbox", "inbox__twilio_account")
+        .order_by("sending_started_at")[:200]
+    )
+    for entry in stuck:
+        adapter = adapter_for_channel(entry.channel)
+        assert entry.sending_started_at is not None
+        since = (entry.sending_started_at - timedelta(minutes=5)).isoformat()
+        try:
+            found = adapter.find_sent(
+                _outbound_message(entry), account=twilio_account_for_inbox(entry.inbox), since_iso=since
+            )
+        except AdapterError as error:
+            logger.warning("Could not reconcile entry %s: %s", entry.pk, error)
+            found = None
+            if now - entry.sending_started_at < timedelta(hours=24):
+                continue
+        if found is not None:
+            _entry_update(
+                entry.pk,
+                status=found.status,
+                provider_id=found.provider_id,
+                sent_at=now,
+                reason="",
+                expect=Entry.SENDING,
+            )
+            counts["reconciled"] += 1
+        else:
+            _entry_update(
+                entry.pk,
+                status=Entry.UNKNOWN,
+                expect=Entry.SENDING,
+                reason="The hub lost track of this message while sending it and Twilio has no record of it. "
+                "It was probably not sent; send it again if the customer still needs it.",
+            )
+            counts["unknown"] += 1
+    forgotten = Entry.objects.filter(
+        delivery_status=Entry.QUEUED,
+        direction=Entry.OUTBOUND,
+        created_at__lt=stuck_before,
+        updated_at__lt=stuck_before,
+    ).values_list("pk", flat=True)[:500]
+    for entry_id in forgotten:
+        if enqueue_now(tasks.deliver_entry, entry_id):
+            counts["requeued"] += 1
+    return counts
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def reply_default_channel(conversation: Conversation) -> str:
+    if conversation.last_inbound_channel in SENDABLE_CHANNELS:
+        return conversation.last_inbound_channel
+    return Entry.SMS
+
+
+def reply_default_inbox(conversation: Conversation) -> Inbox | None:
+    inbox = conversation.last_inbound_inbox
+    if inbox is not None and not inbox.is_default:
+        return inbox
+    last_out = (
+        Entry.objects.filter(conversation=conversation, direction=Entry.OUTBOUND, inbox__isnull=False)
+        .exclude(inbox__is_default=True)
+        .select_related("inbox")
+        .order_by("-created_at")
+        .first()
+    )
+    return last_out.inbox if last_out else None
+
+
+def _recipient(conversation: Conversation) -> Identity | None:
+    """The phone identity the customer last wrote from, else their most recently seen valid phone."""
+    phones = Identity.objects.filter(
+        contact_id=conversation.contact_id, kind="phone", verified=True, is_valid=True
+    )
+    last_from = (
+        Entry.objects.filter(
+            conversation=conversation, direction=Entry.INBOUND, channel__in=SENDABLE_CHANNELS
+        )
+        .order_by("-created_at")
+        .values_list("from_address", flat=True)
+        .first()
+    )
+    if last_from:
+        from contacts.addresses import normalize_phone
+
+        match = phones.filter(address=normalize_phone(last_from).address).first()
+        if match is not None:
+            return match
+    return phones.order_by("-last_seen_at", "-id").first()
+
+
+def _outbound_message(entry: Entry) -> OutboundMessage:
+    inbox = entry.inbox
+    body = entry.body
+    if entry.channel == Entry.SMS:
+        # A non-breaking space would switch the SMS to UCS-2 and halve its length.
+        body = body.replace("\u00a0", " ").replace("\u202f", " ")
+    return OutboundMessage(
+        channel=entry.channel,
+        to=entry.to_address,
+        from_address=entry.from_address,
+        body=body,
+        status_callback=f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/messaging/status/?entry={entry.pk}",
+        messaging_service_id=inbox.messaging_service_sid if inbox and not entry.from_address else "",
+        reference=str(entry.pk),
+    )
+
+
+def _delivery_failed(entry: Entry, error: AdapterError) -> float | None:
+    if error.opted_out:
+        with transaction.atomic():
+            _recipient_opted_out(entry)
+    if error.permanent or entry.attempts >= settings.OUTBOUND_MAX_ATTEMPTS:
+        reason = (
+            error.message if error.permanent else f"Gave up after {entry.attempts} attempts: {error.message}"
+        )
+        _entry_update(entry.pk, status=Entry.FAILED, reason=reason, expect=Entry.SENDING)
+        return None
+    _entry_update(entry.pk, status=Entry.QUEUED, reason=f"Retrying: {error.message}", expect=Entry.SENDING)
+    return float(min(300, 2**entry.attempts * 5))
+
+
+def _entry_update(
+    entry_id: int,
+    *,
+    status: str | None = None,
+    provider_id: str | None = None,
+    sent_at: Any = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    expect: str | None = None,
+) -> None:
+    """Record the outcome of a send without moving the entry backwards past what a callback already said."""
+    with transaction.atomic():
+        entry = Entry.objects.select_for_update().select_related("conversation").get(pk=entry_id)
+        fields: list[str] = []
+        moving = status is not None and (expect is None or entry.delivery_status == expect)
+        if (
+            moving
+            and status is not None
+            and (
+                status in (Entry.QUEUED, Entry.UNKNOWN, Entry.FAILED)
+                or STATUS_RANK[status] > STATUS_RANK[entry.delivery_status]
+            )
+        ):
+            entry.delivery_status = status
+            fields.append("delivery_status")
+        if provider_id and not entry.provider_id:
+            entry.provider_id = provider_id
+            fields.append("provider_id")
+        if sent_at is not None and entry.sent_at is None:
+            entry.sent_at = sent_at
+            fields.append("sent_at")
+        if reason is not None and reason != entry.status_reason:
+            entry.status_reason = reason
+            fields.append("status_reason")
+        if data:
+            entry.data = {**entry.data, **data}
+            fields.append("data")
+        if fields:
+            entry_touch(entry=entry, fields=fields)
+
+
+def _recipient_opted_out(entry: Entry) -> None:
+    from contacts.addresses import normalize_phone
+
+    identity = Identity.objects.filter(
+        contact__conversation=entry.conversation_id,
+        kind="phone",
+        address=normalize_phone(entry.to_address).address,
+    ).first()
+    if identity is not None:
+        identity_set_opt_out(identity=identity, opted_out=True)

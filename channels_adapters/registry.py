@@ -1,0 +1,34 @@
+"""Adapter kind -> adapter class, imported lazily. Adding a channel is one line here and one subpackage."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import import_module
+from typing import Any
+
+ADAPTERS: dict[str, str] = {
+    "twilio_messaging": "channels_adapters.sms.adapter.TwilioMessagingAdapter",
+}
+
+# Which adapter sends on a channel.
+CHANNEL_ADAPTERS: dict[str, str] = {
+    "sms": "twilio_messaging",
+    "whatsapp": "twilio_messaging",
+}
+
+
+@cache
+def get_adapter(kind: str) -> Any:
+    try:
+        dotted = ADAPTERS[kind]
+    except KeyError:
+        raise LookupError(f"No adapter is registered for {kind!r}") from None
+    module_name, _, class_name = dotted.rpartition(".")
+    return getattr(import_module(module_name), class_name)()
+
+
+def adapter_for_channel(channel: str) -> Any:
+    try:
+        return get_adapter(CHANNEL_ADAPTERS[channel])
+    except KeyError:
+        raise LookupError(f"No adapter sends on the {channel!r} channel yet") from None

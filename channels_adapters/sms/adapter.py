@@ -1,0 +1,328 @@
+"""Twilio Messaging: SMS, MMS and WhatsApp through Twilio. Provider quirks stay in this file."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from django.conf import settings
+from twilio.base.exceptions import TwilioRestException
+
+from channels_adapters.base import (
+    AdapterError,
+    DeliveryUncertain,
+    InboundMedia,
+    InboundMessage,
+    OutboundMessage,
+    ProviderAccount,
+    SendResult,
+    StatusUpdate,
+)
+from channels_adapters.sandbox import sandbox_find, sandbox_record
+from channels_adapters.sms.twilio_client import twilio_client
+
+WHATSAPP_PREFIX = "whatsapp:"
+
+# Twilio's default opt-out keywords (Advanced Opt-Out adds OptOutType to the webhook; we read either).
+STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "revoke"}
+START_WORDS = {"start", "yes", "unstop", "optin"}
+HELP_WORDS = {"help", "info"}
+
+# Errors that never succeed on retry, with what the agent reads.
+PERMANENT_ERRORS: dict[int, str] = {
+    21211: "The customer's number is not a valid phone number.",
+    21408: "Sending to this country is not enabled on the Twilio account.",
+    21606: "The business number cannot send messages on this channel.",
+    21610: "The customer texted STOP and cannot be messaged until they text START.",
+    21612: "Twilio cannot route a message between these two numbers.",
+    21614: "The customer's number cannot receive SMS (not a mobile number).",
+    21617: "The message is longer than Twilio's limit of 1,600 characters.",
+    63016: "WhatsApp refused a free-form message outside the 24-hour window; a template is needed.",
+    20003: "Twilio refused the account's credentials.",
+}
+
+# Twilio message status -> our delivery status.
+STATUS_MAP: dict[str, str] = {
+    "accepted": "sent",
+    "scheduled": "sent",
+    "queued": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+    "partially_delivered": "delivered",
+}
+
+_MEDIA_KEY = re.compile(r"^MediaUrl(\d+)$")
+_KEPT_FIELDS = (
+    "FromCity",
+    "FromState",
+    "FromZip",
+    "FromCountry",
+    "ToCountry",
+    "NumSegments",
+    "WaId",
+    "ProfileName",
+    "MessagingServiceSid",
+    "ApiVersion",
+    "SmsStatus",
+    "OptOutType",
+    "Latitude",
+    "Longitude",
+    "ButtonText",
+)
+
+
+class TwilioMessagingAdapter:
+    provider = "twilio"
+
+    # --- inbound ---------------------------------------------------------------------------------
+    def parse_inbound(self, payload: dict[str, Any]) -> InboundMessage:
+        sender = str(payload.get("From", ""))
+        recipient = str(payload.get("To", ""))
+        channel = "whatsapp" if sender.lower().startswith(WHATSAPP_PREFIX) else "sms"
+        sid = str(payload.get("MessageSid") or payload.get("SmsSid") or "")
+        if not sid:
+            raise AdapterError("The payload has no MessageSid.", permanent=True)
+        body = str(payload.get("Body", ""))
+        return InboundMessage(
+            channel=channel,
+            sender_kind="phone",
+            sender=sender,
+            recipient=_strip_whatsapp(recipient),
+            body=body,
+            provider=self.provider,
+            provider_id=sid,
+            account_id=str(payload.get("AccountSid", "")),
+            route_hint=str(payload.get("MessagingServiceSid", "")),
+            sender_name=str(payload.get("ProfileName", ""))[:200],
+            media=_media(payload),
+            keyword=_keyword(body, str(payload.get("OptOutType", ""))),
+            data={key: payload[key] for key in _KEPT_FIELDS if payload.get(key)},
+        )
+
+    # --- outbound --------------------------------------------------------------------------------
+    def send(self, message: OutboundMessage, *, account: ProviderAccount) -> SendResult:
+        to, sender = _addresses(message)
+        if account.sandbox:
+            sandbox_id = sandbox_record(
+                channel=message.channel,
+                prefix="SM",
+                record={
+                    "to": to,
+                    "from": sender or message.messaging_service_id,
+                    "body": message.body,
+                    "media_urls": list(message.media_urls),
+                    "status_callback": message.status_callback,
+                    "reference": message.reference,
+                },
+            )
+            return SendResult(provider_id=sandbox_id, status="sent", sandbox=True)
+        kwargs: dict[str, Any] = {"to": to, "body": message.body, "status_callback": message.status_callback}
+        if message.messaging_service_id and not sender:
+            kwargs["messaging_service_sid"] = message.messaging_service_id
+        else:
+            kwargs["from_"] = sender
+        if message.media_urls:
+            kwargs["media_url"] = list(message.media_urls)
+        try:
+            created = twilio_client(account).messages.create(**kwargs)
+        except TwilioRestException as error:
+            raise _rest_error(error) from error
+        except requests.exceptions.RequestException as error:
+            if _never_reached_twilio(error):
+                raise AdapterError(f"Twilio could not be reached ({error.__class__.__name__}).") from error
+            raise DeliveryUncertain(
+                "The connection to Twilio broke after the message was handed over; it may have been sent."
+            ) from error
+        return SendResult(provider_id=str(created.sid), status=STATUS_MAP.get(str(created.status), "sent"))
+
+    def find_sent(
+        self, message: OutboundMessage, *, account: ProviderAccount, since_iso: str
+    ) -> SendResult | None:
+        if account.sandbox:
+            record = sandbox_find(reference=message.reference)
+            return SendResult(provider_id=record["id"], status="sent", sandbox=True) if record else None
+        to, sender = _addresses(message)
+        from datetime import datetime
+
+        since = datetime.fromisoformat(since_iso)
+        try:
+            candidates = twilio_client(account).messages.list(to=to, date_sent_after=since, limit=50)
+        except (TwilioRestException, requests.exceptions.RequestException) as error:
+            raise AdapterError(f"Twilio could not be asked about the message: {error}") from error
+        for candidate in candidates:
+            if candidate.body == message.body and (not sender or candidate.from_ == sender):
+                return SendResult(
+                    provider_id=str(candidate.sid), status=STATUS_MAP.get(str(candidate.status), "sent")
+                )
+        return None
+
+    # --- status callbacks ------------------------------------------------------------------------
+    def parse_status(self, payload: dict[str, Any]) -> StatusUpdate:
+        raw = str(payload.get("MessageStatus") or payload.get("SmsStatus") or "").lower()
+        code = str(payload.get("ErrorCode", "") or "")
+        reason = ""
+        if code:
+            reason = PERMANENT_ERRORS.get(int(code), "") if code.isdigit() else ""
+            reason = f"{reason} (Twilio error {code})".strip() if reason else f"Twilio error {code}"
+        return StatusUpdate(
+            provider_id=str(payload.get("MessageSid") or payload.get("SmsSid") or ""),
+            status=STATUS_MAP.get(raw, ""),
+            reason=reason,
+            opted_out=code == "21610",
+        )
+
+    # --- media -----------------------------------------------------------------------------------
+    def fetch_media(self, url: str, *, account: ProviderAccount, max_bytes: int) -> tuple[bytes, str]:
+        """Download one media item from Twilio's own hosts, following redirects only to Twilio's hosts."""
+        session = requests.Session()
+        current = url
+        for _hop in range(4):
+            if not media_host_allowed(current):
+                raise AdapterError(
+                    f"Refused to fetch media from a host that is not Twilio's: {_host(current)}",
+                    permanent=True,
+                )
+            # Credentials go only to the API host itself, never to a CDN a redirect names.
+            auth = (
+                (account.account_id, account.secret)
+                if _is_api_host(current) and not account.sandbox
+                else None
+            )
+            try:
+                response = session.get(current, auth=auth, stream=True, timeout=15, allow_redirects=False)
+            except requests.exceptions.RequestException as error:
+                raise AdapterError(f"Media could not be fetched: {error.__class__.__name__}") from error
+            if response.is_redirect:
+                current = requests.compat.urljoin(current, response.headers.get("Location", ""))
+                response.close()
+                continue
+            if response.status_code == 404:
+                raise AdapterError("Twilio no longer has this media (404).", permanent=True)
+            if response.status_code >= 400:
+                raise AdapterError(
+                    f"Twilio answered {response.status_code} for the media.",
+                    permanent=400 <= response.status_code < 500 and response.status_code != 429,
+                )
+            declared = int(response.headers.get("Content-Length") or 0)
+            if declared > max_bytes:
+                raise AdapterError(
+                    f"The media is larger than the limit of {max_bytes} bytes.", permanent=True
+                )
+            chunks: list[bytes] = []
+            total = 0
+            for chunk in response.iter_content(64 * 1024):
+                total += len(chunk)
+                if total > max_bytes:
+                    response.close()
+                    raise AdapterError(
+                        f"The media is larger than the limit of {max_bytes} bytes.", permanent=True
+                    )
+                chunks.append(chunk)
+            return b"".join(chunks), response.headers.get("Content-Type", "")
+        raise AdapterError("Too many redirects fetching the media.", permanent=True)
+
+
+def media_host_allowed(url: str) -> bool:
+    """Twilio's own media hosts over HTTPS, or exactly the configured API host (a local fake in tests)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    configured = urlsplit(settings.TWILIO_API_BASE_URL)
+    if (
+        parts.scheme == configured.scheme
+        and host == (configured.hostname or "").lower()
+        and (parts.port == configured.port)
+    ):
+        return True
+    if parts.scheme != "https" or parts.port not in (None, 443):
+        return False
+    return host == "api.twilio.com" or host.endswith((".twilio.com", ".twiliocdn.com"))
+
+
+def _is_api_host(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in {"api.twilio.com", (urlsplit(settings.TWILIO_API_BASE_URL).hostname or "").lower()}
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "(none)"
+
+
+def _strip_whatsapp(address: str) -> str:
+    return address[len(WHATSAPP_PREFIX) :] if address.lower().startswith(WHATSAPP_PREFIX) else address
+
+
+def _addresses(message: OutboundMessage) -> tuple[str, str]:
+    if message.channel == "whatsapp":
+        return WHATSAPP_PREFIX + message.to, (
+            WHATSAPP_PREFIX + message.from_address if message.from_address else ""
+        )
+    return message.to, message.from_address
+
+
+def _media(payload: dict[str, Any]) -> tuple[InboundMedia, ...]:
+    items: list[tuple[int, InboundMedia]] = []
+    for key, value in payload.items():
+        match = _MEDIA_KEY.match(key)
+        if match and value:
+            index = int(match.group(1))
+            items.append(
+                (
+                    index,
+                    InboundMedia(
+                        url=str(value), content_type=str(payload.get(f"MediaContentType{index}", ""))
+                    ),
+                )
+            )
+    return tuple(media for _, media in sorted(items, key=lambda pair: pair[0]))
+
+
+def _keyword(body: str, opt_out_type: str) -> str:
+    if opt_out_type:
+        return (
+            opt_out_type.strip().lower() if opt_out_type.strip().lower() in {"stop", "start", "help"} else ""
+        )
+    word = body.strip().strip(".!").lower()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return ""
+
+
+def _never_reached_twilio(error: requests.exceptions.RequestException) -> bool:
+    """True only when the request surely never left: a refused, unresolvable or timed-out connect."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(error, requests.exceptions.ConnectionError):
+        return False
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
+
+
+def _rest_error(error: TwilioRestException) -> AdapterError:
+    code = int(error.code) if error.code else 0
+    if code in PERMANENT_ERRORS:
+        return AdapterError(
+            f"{PERMANENT_ERRORS[code]} (Twilio error {code})",
+            permanent=True,
+            code=str(code),
+            opted_out=code == 21610,
+        )
+    status = int(error.status or 0)
+    permanent = 400 <= status < 500 and status != 429
+    detail = (error.msg or "").strip() or f"HTTP {status}"
+    return AdapterError(
+        f"Twilio refused the message: {detail} (Twilio error {code or status})",
+        permanent=permanent,
+        code=str(code or status),
+    )

@@ -1,0 +1,64 @@
+"""Celery tasks: thin. Each takes ids, calls one service, and owns its retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from channels_adapters.enqueue import enqueue_now
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def process_inbound_event(self: Any, event_id: int) -> int | None:
+    from channels_adapters.inbound import inbound_event_process
+
+    entry = inbound_event_process(event_id=event_id)
+    return entry.pk if entry else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def deliver_entry(entry_id: int) -> None:
+    from channels_adapters.outbound import entry_deliver
+
+    retry_in = entry_deliver(entry_id=entry_id)
+    if retry_in is not None:
+        enqueue_now(deliver_entry, entry_id, countdown=retry_in)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError,),
+    max_retries=5,
+    retry_backoff=True,
+)
+def fetch_attachment(attachment_id: int) -> None:
+    from channels_adapters.media import attachment_fetch
+
+    retry_in = attachment_fetch(attachment_id=attachment_id)
+    if retry_in is not None:
+        enqueue_now(fetch_attachment, attachment_id, countdown=retry_in)
+
+
+@shared_task
+def sweep_inbound_events() -> int:
+    from channels_adapters.inbound import inbound_events_sweep
+
+    return inbound_events_sweep()
+
+
+@shared_task
+def reconcile_outbound_entries() -> dict[str, int]:
+    from channels_adapters.outbound import outbound_reconcile
+
+    return outbound_reconcile()

@@ -1,0 +1,211 @@
+"""Demo data for a first five minutes: teams, two business numbers, an admin login, customers with histories."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from channels_adapters.inbound import inbox_default
+from channels_adapters.models import TwilioAccount
+from contacts.services import contact_resolve
+from conversations.models import AgentProfile, Conversation, Entry, Inbox, Team
+from conversations.services import (
+    conversation_assign,
+    conversation_get_or_create,
+    conversation_set_status,
+    entry_append,
+    note_add,
+)
+
+DEMO_USERNAME = "alex"
+
+
+class Command(BaseCommand):
+    help = "Load demo data once (a later run only prints the login)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        login_file = settings.VAR_DIR / "demo-login.txt"
+        if User.objects.filter(username=DEMO_USERNAME).exists():
+            self._print_login(login_file.read_text().strip() if login_file.exists() else None)
+            return
+        password = secrets.token_urlsafe(9)
+        with transaction.atomic():
+            self._load(password)
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        login_file.write_text(f"{DEMO_USERNAME} {password}\n")
+        login_file.chmod(0o600)
+        self._print_login(f"{DEMO_USERNAME} {password}")
+
+    def _print_login(self, line: str | None) -> None:
+        base = settings.PUBLIC_BASE_URL
+        if line:
+            username, _, password = line.partition(" ")
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\n  Demo login at {base}/accounts/login/  username: {username}  password: {password}\n"
+                    f"  Send yourself a text: .venv/bin/python manage.py simulate_sms --from '+1 415 555 0142' "
+                    f"--body 'Hello!'\n"
+                )
+            )
+        else:
+            self.stdout.write(
+                f"Demo data is loaded; reset the login with: python manage.py changepassword {DEMO_USERNAME}"
+            )
+
+    def _load(self, password: str) -> None:
+        now = timezone.now()
+        support = Team.objects.create(name="Support")
+        sales = Team.objects.create(name="Sales")
+        account = TwilioAccount.objects.create(
+            name="Sandbox (signs simulate_sms, sends nothing)",
+            account_sid="AC" + secrets.token_hex(16),
+            auth_token=secrets.token_hex(16),
+            is_sandbox=True,
+        )
+        support_line = Inbox.objects.create(
+            name="Support line",
+            kind=Inbox.PHONE,
+            address="+14155550100",
+            team=support,
+            twilio_account=account,
+            whatsapp_enabled=True,
+        )
+        sales_line = Inbox.objects.create(
+            name="Sales line", kind=Inbox.PHONE, address="+14155550199", team=sales, twilio_account=account
+        )
+        inbox_default()
+
+        alex = self._user(DEMO_USERNAME, "Alex", "Rivera", password, AgentProfile.ADMIN, [support, sales])
+        sam = self._user("sam", "Sam", "Lee", secrets.token_urlsafe(12), AgentProfile.AGENT, [support])
+        self._user("maria", "Maria", "Gomez", secrets.token_urlsafe(12), AgentProfile.MANAGER, [])
+
+        # Dana: texted, got an answer, called, emailed; the latest message is waiting for an answer.
+        dana = self._thread("+1 415 555 0142", "Dana Whitaker")
+        self._in(
+            dana, "sms", support_line, "Hi! Is the blue trail runner back in size 9?", now - timedelta(days=3)
+        )
+        self._out(
+            dana,
+            "sms",
+            support_line,
+            "Hi Dana, it is! Want me to hold a pair for you?",
+            alex,
+            now - timedelta(days=3, minutes=-12),
+        )
+        entry_append(
+            conversation=dana,
+            kind=Entry.CALL,
+            direction=Entry.INBOUND,
+            channel=Entry.VOICE,
+            inbox=support_line,
+            body="Call answered by Sam Lee, 4 min. Asked about returns.",
+            created_at=now - timedelta(days=2),
+            data={"duration_s": 240},
+        )
+        entry_append(
+            conversation=dana,
+            kind=Entry.MESSAGE,
+            direction=Entry.INBOUND,
+            channel=Entry.EMAIL,
+            subject="Order #4417",
+            body="Hi, I ordered the blue runners yesterday. Can I still add socks?",
+            created_at=now - timedelta(hours=20),
+            from_address="dana@example.com",
+        )
+        note_add(
+            conversation=dana, author=sam, body="Dana is a repeat customer; offered free socks last time."
+        )
+        conversation_assign(conversation=dana, assignee=sam, by=alex)
+        self._in(dana, "sms", support_line, "Also, does the order ship today?", now - timedelta(minutes=40))
+
+        # Jordan: a WhatsApp question nobody has answered yet.
+        jordan = self._thread("whatsapp:+447700900123", "Jordan Park")
+        self._in(
+            jordan,
+            "whatsapp",
+            support_line,
+            "Can I change the delivery address on my order?",
+            now - timedelta(minutes=15),
+        )
+
+        # Priya: a sales lead that was answered and resolved.
+        priya = self._thread("+1 (212) 555-0187", "Priya Natarajan")
+        self._in(
+            priya, "sms", sales_line, "Do you offer team discounts for 20+ pairs?", now - timedelta(days=6)
+        )
+        self._out(
+            priya,
+            "sms",
+            sales_line,
+            "We do: 15% from 20 pairs. I'll email a quote today.",
+            alex,
+            now - timedelta(days=6, minutes=-30),
+        )
+        conversation_set_status(conversation=priya, status=Conversation.RESOLVED, by=alex)
+
+    def _user(
+        self, username: str, first: str, last: str, password: str, role: str, teams: list[Team]
+    ) -> User:
+        user = User.objects.create_user(
+            username=username,
+            password=password,
+            first_name=first,
+            last_name=last,
+            email=f"{username}@example.com",
+            is_staff=role == AgentProfile.ADMIN,
+            is_superuser=role == AgentProfile.ADMIN,
+        )
+        profile = AgentProfile.objects.create(user=user, role=role, availability=AgentProfile.ONLINE)
+        profile.teams.set(teams)
+        return user
+
+    def _thread(self, phone: str, name: str) -> Conversation:
+        contact, _ = contact_resolve(kind="phone", address=phone, name=name)
+        return conversation_get_or_create(contact=contact)
+
+    def _in(self, conversation: Conversation, channel: str, inbox: Inbox, body: str, when: Any) -> None:
+        if conversation.status == Conversation.RESOLVED:
+            conversation_set_status(conversation=conversation, status=Conversation.OPEN, by=None)
+        phone = conversation.contact.identities.first()
+        assert phone is not None
+        entry_append(
+            conversation=conversation,
+            kind=Entry.MESSAGE,
+            direction=Entry.INBOUND,
+            channel=channel,
+            inbox=inbox,
+            body=body,
+            created_at=when,
+            provider="demo",
+            provider_id=f"demo-{secrets.token_hex(8)}",
+            from_address=phone.address,
+            to_address=inbox.address,
+        )
+
+    def _out(
+        self, conversation: Conversation, channel: str, inbox: Inbox, body: str, author: User, when: Any
+    ) -> None:
+        phone = conversation.contact.identities.first()
+        assert phone is not None
+        entry_append(
+            conversation=conversation,
+            kind=Entry.MESSAGE,
+            direction=Entry.OUTBOUND,
+            channel=channel,
+            inbox=inbox,
+            body=body,
+            author=author,
+            created_at=when,
+            delivery_status=Entry.DELIVERED,
+            provider="demo",
+            provider_id=f"demo-{secrets.token_hex(8)}",
+            from_address=inbox.address,
+            to_address=phone.address,
+        )

@@ -1,0 +1,347 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from contacts.models import Contact
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentProfile(models.Model):
+    """What the hub knows of a user who works the inbox."""
+
+    AGENT, MANAGER, ADMIN = "agent", "manager", "admin"
+    ROLE_CHOICES = [(AGENT, "Agent"), (MANAGER, "Manager"), (ADMIN, "Admin")]
+    ONLINE, AWAY, OFFLINE = "online", "away", "offline"
+    AVAILABILITY_CHOICES = [(ONLINE, "Online"), (AWAY, "Away"), (OFFLINE, "Offline")]
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent")
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=AGENT)
+    teams = models.ManyToManyField(Team, blank=True, related_name="agents")
+    phone = models.CharField(max_length=32, blank=True)
+    availability = models.CharField(max_length=16, choices=AVAILABILITY_CHOICES, default=OFFLINE)
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.role})"
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role in (self.MANAGER, self.ADMIN)
+
+
+class Inbox(models.Model):
+    """A channel endpoint customers write to: a Twilio number (or Messaging Service), later a mailbox or a widget."""
+
+    PHONE, EMAIL, WEBCHAT = "phone", "email", "webchat"
+    KIND_CHOICES = [
+        (PHONE, "Phone number (SMS, MMS, WhatsApp, voice)"),
+        (EMAIL, "Email"),
+        (WEBCHAT, "Web chat"),
+    ]
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES, default=PHONE)
+    address = models.CharField(
+        max_length=320, blank=True, help_text="E.164 business number for a phone inbox; an address for email"
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="inboxes")
+    twilio_account = models.ForeignKey(
+        "channels_adapters.TwilioAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inboxes",
+    )
+    messaging_service_sid = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Twilio Messaging Service whose pool this inbox stands for (MG...)",
+    )
+    whatsapp_enabled = models.BooleanField(default=False)
+    # Where messages no inbox claims land, flagged for an admin to route.
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "inboxes"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "address"], condition=~Q(address=""), name="inbox_unique_address"
+            ),
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="inbox_one_default"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    """The lifetime thread: exactly one per contact, forever."""
+
+    OPEN, PENDING, RESOLVED = "open", "pending", "resolved"
+    STATUS_CHOICES = [(OPEN, "Open"), (PENDING, "Pending"), (RESOLVED, "Resolved")]
+
+    contact = models.OneToOneField(Contact, on_delete=models.PROTECT, related_name="conversation")
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=OPEN)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    inboxes = models.ManyToManyField(Inbox, through="ConversationInbox", related_name="conversations")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_activity_at = models.DateTimeField(db_index=True)
+    # Set by a customer's message while nobody has answered it yet: the thread is waiting for the business.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_channel = models.CharField(max_length=16, blank=True)
+    last_inbound_inbox = models.ForeignKey(
+        Inbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_preview = models.CharField(max_length=200, blank=True)
+    last_preview_direction = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-last_activity_at", "-id"], name="conversation_recent"),
+            models.Index(fields=["status", "-last_activity_at"], name="conversation_status_recent"),
+            models.Index(fields=["assignee", "-last_activity_at"], name="conversation_assignee_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Thread of {self.contact}"
+
+    @property
+    def is_unanswered(self) -> bool:
+        return self.waiting_since is not None
+
+
+class ConversationInbox(models.Model):
+    """A thread belongs to every inbox its entries came through; visibility follows from it."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="inbox_links")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversation_links")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "inbox"], name="conversation_inbox_unique")
+        ]
+        indexes = [models.Index(fields=["inbox", "conversation"], name="inbox_conversations")]
+
+    def __str__(self) -> str:
+        return f"conversation {self.conversation_id} via inbox {self.inbox_id}"
+
+
+class Episode(models.Model):
+    """One stretch of work on a thread, from open to resolved; response-time reports read these."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="episodes")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opened_at = models.DateTimeField()
+    first_inbound_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"], condition=Q(resolved_at__isnull=True), name="episode_one_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"episode {self.pk} of conversation {self.conversation_id}"
+
+    @property
+    def first_response_seconds(self) -> float | None:
+        start = self.first_inbound_at or self.opened_at
+        return (self.first_response_at - start).total_seconds() if self.first_response_at else None
+
+    @property
+    def resolution_seconds(self) -> float | None:
+        return (self.resolved_at - self.opened_at).total_seconds() if self.resolved_at else None
+
+
+class Entry(models.Model):
+    """One item of a lifetime thread: a message, a note, a call or an event."""
+
+    MESSAGE, NOTE, CALL, EVENT = "message", "note", "call", "event"
+    KIND_CHOICES = [(MESSAGE, "Message"), (NOTE, "Note"), (CALL, "Call"), (EVENT, "Event")]
+    SMS, WHATSAPP, VOICE, EMAIL, WEBCHAT = "sms", "whatsapp", "voice", "email", "webchat"
+    CHANNEL_CHOICES = [
+        (SMS, "SMS"),
+        (WHATSAPP, "WhatsApp"),
+        (VOICE, "Voice"),
+        (EMAIL, "Email"),
+        (WEBCHAT, "Web chat"),
+    ]
+    INBOUND, OUTBOUND, INTERNAL = "inbound", "outbound", "internal"
+    DIRECTION_CHOICES = [(INBOUND, "Inbound"), (OUTBOUND, "Outbound"), (INTERNAL, "Internal")]
+    QUEUED, SENDING, SENT, DELIVERED, READ = "queued", "sending", "sent", "delivered", "read"
+    UNDELIVERED, FAILED, UNKNOWN = "undelivered", "failed", "unknown"
+    DELIVERY_CHOICES = [
+        (QUEUED, "Queued"),
+        (SENDING, "Sending"),
+        (SENT, "Sent"),
+        (DELIVERED, "Delivered"),
+        (READ, "Read"),
+        (UNDELIVERED, "Undelivered"),
+        (FAILED, "Failed"),
+        (UNKNOWN, "Unknown"),
+    ]
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="entries")
+    # The thread the entry first belonged to, so a merge can be undone.
+    origin_conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    episode = models.ForeignKey(
+        Episode, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries"
+    )
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    channel = models.CharField(max_length=16, choices=CHANNEL_CHOICES, blank=True)
+    direction = models.CharField(max_length=16, choices=DIRECTION_CHOICES)
+    inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries")
+    body = models.TextField(blank=True)
+    subject = models.CharField(max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    event_type = models.CharField(max_length=64, blank=True)
+    # Channel details (media count, sender flags, event specifics). Never used for access decisions.
+    data = models.JSONField(default=dict, blank=True)
+    # When the hub received (or created) it: the thread's order.
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+    delivery_status = models.CharField(max_length=16, choices=DELIVERY_CHOICES, blank=True)
+    status_reason = models.TextField(blank=True)
+    provider = models.CharField(max_length=32, blank=True)
+    provider_id = models.CharField(max_length=128, blank=True)
+    # The business address it went out from or came in to (E.164 number, WhatsApp sender).
+    from_address = models.CharField(max_length=320, blank=True)
+    to_address = models.CharField(max_length=320, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Bumped on every change, so a client that hears of an entry twice keeps the newest.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_id"],
+                condition=~Q(provider_id=""),
+                name="entry_unique_provider_id",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "-created_at", "-id"], name="entry_timeline"),
+            models.Index(
+                fields=["delivery_status", "sending_started_at"],
+                condition=Q(delivery_status__in=["queued", "sending"]),
+                name="entry_in_flight",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk}"
+
+    @property
+    def author_name(self) -> str:
+        if self.author_id is None:
+            return ""
+        assert self.author is not None
+        return self.author.get_full_name() or self.author.get_username()
+
+
+class Attachment(models.Model):
+    """A file on an entry (MMS media so far). Served only through an authenticated view."""
+
+    PENDING, STORED, FAILED, REFUSED = "pending", "stored", "failed", "refused"
+    STATE_CHOICES = [(PENDING, "Pending"), (STORED, "Stored"), (FAILED, "Failed"), (REFUSED, "Refused")]
+
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="attachments")
+    position = models.PositiveSmallIntegerField(default=0)
+    filename = models.CharField(max_length=255, blank=True)
+    declared_content_type = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True, help_text="What the bytes are, sniffed by us")
+    size = models.PositiveBigIntegerField(default=0)
+    file = models.FileField(upload_to="attachments/%Y/%m/", blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+    state = models.CharField(max_length=16, choices=STATE_CHOICES, default=PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["entry", "position"]
+
+    INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+    def __str__(self) -> str:
+        return self.filename or f"attachment {self.pk}"
+
+    @property
+    def is_inline_image(self) -> bool:
+        return self.state == self.STORED and self.content_type in self.INLINE_TYPES
+
+
+class RealtimeEvent(models.Model):
+    """The event log: every broadcast, numbered, written with the change, so a reconnecting client catches up."""
+
+    type = models.CharField(max_length=64)
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    entry = models.ForeignKey(
+        Entry, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    created_at = models.DateTimeField(db_index=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "id"], name="realtime_event_conversation")]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.pk}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.pk,
+            "type": self.type,
+            "conversation": self.conversation_id,
+            "entry": self.entry_id,
+        }

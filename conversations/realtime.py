@@ -1,0 +1,156 @@
+"""Broadcasts. Every change is written to the event log with the change, and published after commit.
+
+Groups: `inbox.<id>` for list changes of an inbox's threads, `everything` for managers and admins,
+`conversation.<id>` for an open thread, `agent.<id>` for one agent. Frames carry the event's sequence number;
+a client that reconnects asks for what it missed (consumers.AgentConsumer) and drops what it already has
+by entry id and version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from functools import partial
+from typing import Any, NotRequired, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from conversations.models import Conversation, ConversationInbox, Entry, RealtimeEvent
+
+logger = logging.getLogger("hub.realtime")
+
+GROUP_EVERYTHING = "everything"
+FRAME_HANDLER = "hub.frame"  # the consumer method `hub_frame` receives it
+
+
+def group_conversation(conversation_id: int) -> str:
+    return f"conversation.{conversation_id}"
+
+
+def group_inbox(inbox_id: int) -> str:
+    return f"inbox.{inbox_id}"
+
+
+def group_agent(user_id: int) -> str:
+    return f"agent.{user_id}"
+
+
+class EntryFrame(TypedDict):
+    id: int
+    version: int
+    html: str
+
+
+class Frame(TypedDict):
+    seq: int
+    type: str
+    conversation: int | None
+    row: NotRequired[str]
+    header: NotRequired[str]
+    entry: NotRequired[EntryFrame]
+
+
+def event_record(
+    *,
+    type: str,
+    conversation: Conversation,
+    entry: Entry | None = None,
+    payload: dict[str, Any] | None = None,
+) -> RealtimeEvent:
+    """Log the event inside the caller's transaction and publish it once that transaction commits."""
+    event = RealtimeEvent.objects.create(
+        type=type, conversation=conversation, entry=entry, created_at=timezone.now(), payload=payload or {}
+    )
+    transaction.on_commit(
+        partial(_publish_safely, event.pk, type, conversation.pk, entry.pk if entry else None)
+    )
+    return event
+
+
+def _publish_safely(seq: int, type: str, conversation_id: int, entry_id: int | None) -> None:
+    try:
+        frames_publish(
+            seq=seq, type=type, conversation_id=conversation_id, entry_ids=[entry_id] if entry_id else []
+        )
+    except Exception:
+        # Realtime is at most once; the event log lets every client catch up.
+        logger.exception("Could not publish event %s (%s); clients will catch up from the log", seq, type)
+
+
+def frames_publish(*, seq: int, type: str, conversation_id: int, entry_ids: Iterable[int]) -> None:
+    list_frame, thread_frames = frames_build(
+        seq=seq, type=type, conversation_id=conversation_id, entry_ids=entry_ids
+    )
+    if list_frame is None:
+        return
+    inbox_ids = ConversationInbox.objects.filter(conversation_id=conversation_id).values_list(
+        "inbox_id", flat=True
+    )
+    sends: list[tuple[str, Frame]] = [(GROUP_EVERYTHING, list_frame)]
+    sends += [(group_inbox(inbox_id), list_frame) for inbox_id in inbox_ids]
+    sends += [(group_conversation(conversation_id), frame) for frame in thread_frames]
+    _group_send_all(sends)
+
+
+def frames_build(
+    *, seq: int, type: str, conversation_id: int, entry_ids: Iterable[int], with_thread: bool = True
+) -> tuple[Frame | None, list[Frame]]:
+    """Render the frames for an event from the rows as they are now: one for the list, some for the thread."""
+    conversation = (
+        Conversation.objects.select_related("contact", "assignee", "last_inbound_inbox", "team")
+        .prefetch_related("contact__identities")
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if conversation is None:
+        return None, []
+    list_frame: Frame = {
+        "seq": seq,
+        "type": type,
+        "conversation": conversation_id,
+        "row": render_to_string("conversations/_conversation_row.html", {"c": conversation, "seq": seq}),
+    }
+    if not with_thread:
+        return list_frame, []
+    thread_frame: Frame = {
+        "seq": seq,
+        "type": type,
+        "conversation": conversation_id,
+        "header": render_to_string("conversations/_thread_header.html", {"c": conversation, "seq": seq}),
+    }
+    frames = [thread_frame]
+    entries = (
+        Entry.objects.filter(pk__in=list(entry_ids), conversation_id=conversation_id)
+        .select_related("author", "inbox")
+        .prefetch_related("attachments")
+    )
+    for entry in entries:
+        frames.append(
+            {
+                "seq": seq,
+                "type": type,
+                "conversation": conversation_id,
+                "entry": {
+                    "id": entry.pk,
+                    "version": entry.version,
+                    "html": render_to_string("conversations/_entry.html", {"entry": entry}),
+                },
+            }
+        )
+    return list_frame, frames
+
+
+def _group_send_all(sends: list[tuple[str, Frame]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def send_all() -> None:
+        for group, frame in sends:
+            await layer.group_send(group, {"type": FRAME_HANDLER, "frame": frame})
+
+    async_to_sync(send_all)()

@@ -1,0 +1,172 @@
+"""Reads. `conversation_visible_to` is the one rule of who sees what; every other selector builds on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+
+from contacts.models import Contact
+from conversations.models import (
+    AgentProfile,
+    Attachment,
+    Conversation,
+    ConversationInbox,
+    Entry,
+    Inbox,
+    RealtimeEvent,
+)
+
+UserLike = AbstractBaseUser | AnonymousUser
+
+
+def agent_profile(user: UserLike | None) -> AgentProfile | None:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    return getattr(user, "agent", None)
+
+
+def agent_sees_everything(user: UserLike | None) -> bool:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if getattr(user, "is_superuser", False):
+        return True
+    profile = agent_profile(user)
+    return bool(profile and profile.sees_everything)
+
+
+def agent_is_admin(user: UserLike | None) -> bool:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    profile = agent_profile(user)
+    return bool(getattr(user, "is_superuser", False) or (profile and profile.role == AgentProfile.ADMIN))
+
+
+def conversation_visible_to(user: UserLike | None) -> QuerySet[Conversation]:
+    """The threads an agent may see: those with an inbox of one of their teams; managers and admins see all."""
+    if agent_sees_everything(user):
+        return Conversation.objects.all()
+    profile = agent_profile(user)
+    if profile is None:
+        return Conversation.objects.none()
+    held = ConversationInbox.objects.filter(conversation=OuterRef("pk"), inbox__team__agents=profile)
+    return Conversation.objects.filter(Exists(held))
+
+
+def contact_visible_to(user: UserLike | None) -> QuerySet[Contact]:
+    return Contact.objects.filter(conversation__in=conversation_visible_to(user))
+
+
+def entry_visible_to(user: UserLike | None) -> QuerySet[Entry]:
+    return Entry.objects.filter(conversation__in=conversation_visible_to(user))
+
+
+def attachment_visible_to(user: UserLike | None) -> QuerySet[Attachment]:
+    return Attachment.objects.filter(entry__conversation__in=conversation_visible_to(user))
+
+
+def inbox_visible_to(user: UserLike | None) -> QuerySet[Inbox]:
+    if agent_sees_everything(user):
+        return Inbox.objects.all()
+    profile = agent_profile(user)
+    if profile is None:
+        return Inbox.objects.none()
+    return Inbox.objects.filter(team__agents=profile).distinct()
+
+
+def agent_can_see(user: UserLike | None, conversation: Conversation) -> bool:
+    return conversation_visible_to(user).filter(pk=conversation.pk).exists()
+
+
+# --- the inbox list ---------------------------------------------------------------------------------
+VIEWS = ("all", "mine", "unassigned", "unanswered")
+STATUSES = ("open", "pending", "resolved", "all")
+
+
+@dataclass(frozen=True)
+class ListCursor:
+    last_activity_at: datetime
+    id: int
+
+
+def conversation_list(
+    *,
+    user: UserLike,
+    view: str = "all",
+    status: str = "open",
+    inbox_id: int | None = None,
+    after: ListCursor | None = None,
+    limit: int = 50,
+) -> list[Conversation]:
+    """Threads for the inbox list, latest activity first."""
+    qs = conversation_visible_to(user).select_related("contact", "assignee", "last_inbound_inbox")
+    if status in ("open", "pending", "resolved"):
+        qs = qs.filter(status=status)
+    if view == "mine":
+        qs = qs.filter(assignee_id=user.pk)
+    elif view == "unassigned":
+        qs = qs.filter(assignee__isnull=True)
+    elif view == "unanswered":
+        qs = qs.filter(waiting_since__isnull=False)
+    if inbox_id is not None:
+        qs = qs.filter(inbox_links__inbox_id=inbox_id)
+    if after is not None:
+        qs = qs.filter(
+            Q(last_activity_at__lt=after.last_activity_at)
+            | Q(last_activity_at=after.last_activity_at, id__lt=after.id)
+        )
+    rows = list(qs.order_by("-last_activity_at", "-id").prefetch_related("contact__identities")[:limit])
+    return rows
+
+
+# --- the thread ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EntryCursor:
+    created_at: datetime
+    id: int
+
+
+def entry_page(
+    *, conversation: Conversation, before: EntryCursor | None = None, limit: int = 50
+) -> list[Entry]:
+    """A page of the lifetime thread ending just before `before` (the newest page without it), oldest first."""
+    qs = Entry.objects.filter(conversation=conversation)
+    if before is not None:
+        qs = qs.filter(
+            Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, id__lt=before.id)
+        )
+    newest_first = list(
+        qs.select_related("author", "inbox")
+        .prefetch_related("attachments")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    newest_first.reverse()
+    return newest_first
+
+
+def realtime_latest_seq() -> int:
+    return int(RealtimeEvent.objects.aggregate(latest=Max("id"))["latest"] or 0)
+
+
+def realtime_events_since(*, user: UserLike, after: int, overlap_s: float, limit: int) -> list[RealtimeEvent]:
+    """The logged events an agent may see after `after`, with a little overlap for late commits."""
+    from datetime import timedelta
+
+    marker = (
+        RealtimeEvent.objects.filter(id__lte=after)
+        .order_by("-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    window = Q(id__gt=after)
+    if marker is not None:
+        window |= Q(created_at__gte=marker - timedelta(seconds=overlap_s), id__lte=after)
+    visible = Q(conversation__in=conversation_visible_to(user)) | Q(agent_id=user.pk)
+    return list(RealtimeEvent.objects.filter(window).filter(visible).order_by("id")[:limit])
+
+
+def contact_channels(contact: Contact) -> dict[str, Any]:
+    return {"identities": [identity.as_dict() for identity in contact.identities.all()]}

@@ -1,0 +1,258 @@
+"""Writes to the lifetime thread. Every change an agent makes is also an event entry saying who made it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import NotFound, ValidationError
+from contacts.models import Contact
+from conversations import realtime
+from conversations.models import Conversation, ConversationInbox, Entry, Episode, Inbox
+from conversations.selectors import agent_can_see
+
+PREVIEW_LENGTH = 200
+NOTE_MAX = 20_000
+
+
+def conversation_get_or_create(*, contact: Contact) -> Conversation:
+    """The contact's lifetime thread, created the first time it is needed (exactly one, whatever the race)."""
+    existing = Conversation.objects.filter(contact=contact).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(contact=contact, last_activity_at=timezone.now())
+    except IntegrityError:
+        return Conversation.objects.get(contact=contact)
+
+
+def entry_append(
+    *,
+    conversation: Conversation,
+    kind: str,
+    direction: str,
+    channel: str = "",
+    inbox: Inbox | None = None,
+    body: str = "",
+    subject: str = "",
+    author: User | None = None,
+    event_type: str = "",
+    data: dict[str, Any] | None = None,
+    provider: str = "",
+    provider_id: str = "",
+    delivery_status: str = "",
+    from_address: str = "",
+    to_address: str = "",
+    created_at: datetime | None = None,
+    awaits_reply: bool = True,
+) -> Entry:
+    """Append one entry to a lifetime thread and keep the thread's summary (activity, waiting, episode) right.
+
+    The thread row is locked for the duration, so concurrent appends to one thread serialize.
+    """
+    now = created_at or timezone.now()
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        episode = _open_episode(locked)
+        if episode is None and kind in (Entry.MESSAGE, Entry.CALL) and direction == Entry.INBOUND:
+            episode = Episode.objects.create(
+                conversation=locked, team=locked.team, assignee=locked.assignee, opened_at=now
+            )
+        entry = Entry.objects.create(
+            conversation=locked,
+            origin_conversation=locked,
+            episode=episode,
+            kind=kind,
+            channel=channel,
+            direction=direction,
+            inbox=inbox,
+            body=body,
+            subject=subject[:500],
+            author=author,
+            event_type=event_type,
+            data=data or {},
+            provider=provider,
+            provider_id=provider_id,
+            delivery_status=delivery_status,
+            from_address=from_address,
+            to_address=to_address,
+            created_at=now,
+        )
+        if inbox is not None:
+            ConversationInbox.objects.get_or_create(conversation=locked, inbox=inbox)
+        _thread_summary_update(locked, entry, episode, awaits_reply=awaits_reply)
+        realtime.event_record(type="entry.created", conversation=locked, entry=entry)
+    conversation.refresh_from_db()
+    return entry
+
+
+def entry_touch(*, entry: Entry, fields: list[str], type: str = "entry.updated") -> None:
+    """Save changed fields of an entry, bump its version and broadcast it (inside the caller's transaction)."""
+    entry.version += 1
+    entry.save(update_fields=[*fields, "version", "updated_at"])
+    realtime.event_record(type=type, conversation=entry.conversation, entry=entry)
+
+
+def note_add(*, conversation: Conversation, author: User, body: str) -> Entry:
+    text = body.strip()
+    if not text:
+        raise ValidationError("A note needs some text.")
+    if len(text) > NOTE_MAX:
+        raise ValidationError(f"A note can be at most {NOTE_MAX} characters.")
+    return entry_append(
+        conversation=conversation, kind=Entry.NOTE, direction=Entry.INTERNAL, body=text, author=author
+    )
+
+
+def conversation_set_status(
+    *, conversation: Conversation, status: str, by: User | None, reason: str = ""
+) -> Conversation:
+    """Open, pend or resolve a thread. Resolving closes the episode; reopening starts a new one."""
+    if status not in dict(Conversation.STATUS_CHOICES):
+        raise ValidationError(f"Unknown status {status!r}; use open, pending or resolved.")
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        previous = locked.status
+        if previous == status:
+            return locked
+        episode = _open_episode(locked)
+        if status == Conversation.RESOLVED:
+            if episode is not None:
+                episode.resolved_at = now
+                episode.save(update_fields=["resolved_at"])
+            locked.waiting_since = None
+        elif episode is None:
+            Episode.objects.create(
+                conversation=locked, team=locked.team, assignee=locked.assignee, opened_at=now
+            )
+        locked.status = status
+        locked.save(update_fields=["status", "waiting_since"])
+        who = _name(by) if by is not None else "The hub"
+        verbs = {"open": "reopened", "pending": "marked as pending", "resolved": "resolved"}
+        text = f"{who} {verbs[status]} the conversation" + (f" ({reason})" if reason else "")
+        entry_append(
+            conversation=locked,
+            kind=Entry.EVENT,
+            direction=Entry.INTERNAL,
+            author=by,
+            event_type="conversation.status_changed",
+            body=text,
+            data={"from": previous, "to": status, "reason": reason},
+            created_at=now,
+        )
+    conversation.refresh_from_db()
+    return conversation
+
+
+def conversation_reopen_for_inbound(*, conversation: Conversation) -> None:
+    """A customer's message reopens a resolved thread (and wakes a pending one)."""
+    if conversation.status != Conversation.OPEN:
+        conversation_set_status(
+            conversation=conversation,
+            status=Conversation.OPEN,
+            by=None,
+            reason="new message from the customer",
+        )
+
+
+def conversation_assign(
+    *, conversation: Conversation, assignee: User | None, by: User | None
+) -> Conversation:
+    """Give the thread to an agent who can see it (or to nobody)."""
+    if assignee is not None and not agent_can_see(assignee, conversation):
+        raise ValidationError("That agent cannot see this conversation, so it cannot be assigned to them.")
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        previous = locked.assignee
+        if (previous.pk if previous else None) == (assignee.pk if assignee else None):
+            return locked
+        locked.assignee = assignee
+        locked.save(update_fields=["assignee"])
+        Episode.objects.filter(conversation=locked, resolved_at__isnull=True).update(assignee=assignee)
+        who = _name(by) if by is not None else "The hub"
+        if assignee is None:
+            text = f"{who} unassigned the conversation"
+        elif by is not None and assignee.pk == by.pk:
+            text = f"{who} took the conversation"
+        else:
+            text = f"{who} assigned the conversation to {_name(assignee)}"
+        entry_append(
+            conversation=locked,
+            kind=Entry.EVENT,
+            direction=Entry.INTERNAL,
+            author=by,
+            event_type="conversation.assigned",
+            body=text,
+            data={"from": previous.pk if previous else None, "to": assignee.pk if assignee else None},
+        )
+    conversation.refresh_from_db()
+    return conversation
+
+
+def conversation_get_visible(*, user: User, conversation_id: int) -> Conversation:
+    from conversations.selectors import conversation_visible_to
+
+    conversation = (
+        conversation_visible_to(user).select_related("contact", "assignee").filter(pk=conversation_id).first()
+    )
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def _open_episode(conversation: Conversation) -> Episode | None:
+    return Episode.objects.filter(conversation=conversation, resolved_at__isnull=True).first()
+
+
+def _thread_summary_update(
+    conversation: Conversation, entry: Entry, episode: Episode | None, *, awaits_reply: bool
+) -> None:
+    fields: list[str] = []
+    if entry.kind in (Entry.MESSAGE, Entry.CALL, Entry.NOTE):
+        # The first entry of a thread sets its summary even when it happened before the thread row was made.
+        first = not conversation.last_preview_direction
+        if first or entry.created_at >= conversation.last_activity_at:
+            conversation.last_activity_at = entry.created_at
+            conversation.last_preview = _preview(entry)
+            conversation.last_preview_direction = entry.direction
+            fields += ["last_activity_at", "last_preview", "last_preview_direction"]
+    if entry.direction == Entry.INBOUND and entry.kind in (Entry.MESSAGE, Entry.CALL):
+        conversation.last_inbound_at = entry.created_at
+        conversation.last_inbound_channel = entry.channel
+        conversation.last_inbound_inbox = entry.inbox
+        fields += ["last_inbound_at", "last_inbound_channel", "last_inbound_inbox"]
+        if awaits_reply and conversation.waiting_since is None:
+            conversation.waiting_since = entry.created_at
+            fields.append("waiting_since")
+        if episode is not None and episode.first_inbound_at is None:
+            episode.first_inbound_at = entry.created_at
+            episode.save(update_fields=["first_inbound_at"])
+    elif entry.direction == Entry.OUTBOUND and entry.kind in (Entry.MESSAGE, Entry.CALL):
+        if conversation.waiting_since is not None:
+            conversation.waiting_since = None
+            fields.append("waiting_since")
+        if episode is not None and episode.first_response_at is None and episode.first_inbound_at is not None:
+            episode.first_response_at = entry.created_at
+            episode.save(update_fields=["first_response_at"])
+    if fields:
+        conversation.save(update_fields=sorted(set(fields)))
+
+
+def _preview(entry: Entry) -> str:
+    text = " ".join(entry.body.split())
+    if not text and entry.kind == Entry.MESSAGE:
+        count = len(entry.data.get("media", [])) if isinstance(entry.data.get("media"), list) else 0
+        text = f"[{count} attachment{'s' if count != 1 else ''}]" if count else ""
+    prefix = "Note: " if entry.kind == Entry.NOTE else ""
+    return (prefix + text)[:PREVIEW_LENGTH]
+
+
+def _name(user: User) -> str:
+    full = getattr(user, "get_full_name", lambda: "")()
+    return str(full or user.get_username())

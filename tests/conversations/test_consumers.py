@@ -1,0 +1,158 @@
+"""The agent's websocket: who may connect, what they hear, and catching up after a gap."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from config.asgi import application
+from contacts.services import contact_resolve
+from conversations.selectors import realtime_latest_seq
+from conversations.services import conversation_get_or_create, entry_append
+
+ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+
+
+def session_cookie(user: Any) -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+def inbound(inbox: Any, phone: str = "+14155550142", body: str = "Hello?") -> Any:
+    contact, _ = contact_resolve(kind="phone", address=phone)
+    conversation = conversation_get_or_create(contact=contact)
+    return entry_append(
+        conversation=conversation, kind="message", direction="inbound", channel="sms", inbox=inbox, body=body
+    )
+
+
+async def connect(user: Any, origin: tuple[bytes, bytes] = ORIGIN) -> WebsocketCommunicator:
+    headers = [origin]
+    if user is not None:
+        headers.append(await sync_to_async(session_cookie)(user))
+    return WebsocketCommunicator(application, "/ws/agent/", headers=headers)
+
+
+async def receive_until(
+    communicator: WebsocketCommunicator, predicate, timeout: float = 3.0
+) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        message = await communicator.receive_json_from(timeout=max(0.05, remaining))
+        if predicate(message):
+            return message
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_an_anonymous_socket_is_refused() -> None:
+    communicator = await connect(None)
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_foreign_origin_is_refused(agent_alice) -> None:
+    communicator = await connect(agent_alice, origin=(b"origin", b"https://evil.example.test"))
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_new_message_reaches_the_agents_of_its_inbox_only(
+    agent_alice, agent_bob, inbox_support
+) -> None:
+    alice = await connect(agent_alice)
+    bob = await connect(agent_bob)
+    assert (await alice.connect())[0] and (await bob.connect())[0]
+    assert (await alice.receive_json_from())["type"] == "hello"
+    assert (await bob.receive_json_from())["type"] == "hello"
+    entry = await sync_to_async(inbound)(inbox_support, body="Is the blue model back?")
+    frame = await receive_until(alice, lambda m: m.get("row"))
+    assert frame["conversation"] == entry.conversation_id
+    assert "Is the blue model back?" in frame["row"]
+    assert frame["seq"] > 0
+    assert await bob.receive_nothing(timeout=0.5)
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_an_open_thread_gets_its_entries_live(agent_alice, inbox_support) -> None:
+    first = await sync_to_async(inbound)(inbox_support)
+    alice = await connect(agent_alice)
+    await alice.connect()
+    await alice.receive_json_from()
+    await alice.send_json_to({"type": "subscribe", "conversation": first.conversation_id})
+    await asyncio.sleep(0.1)
+    second = await sync_to_async(inbound)(inbox_support, body="<script>window.__xss=1</script>")
+    frame = await receive_until(alice, lambda m: m.get("entry"))
+    assert frame["entry"]["id"] == second.pk
+    assert "&lt;script&gt;" in frame["entry"]["html"]
+    assert "<script>" not in frame["entry"]["html"]
+    await alice.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_subscribing_to_another_teams_thread_is_not_found(agent_alice, inbox_sales) -> None:
+    hidden = await sync_to_async(inbound)(inbox_sales, phone="+12125550187")
+    alice = await connect(agent_alice)
+    await alice.connect()
+    await alice.receive_json_from()
+    for conversation_id in (hidden.conversation_id, 999_999):
+        await alice.send_json_to({"type": "subscribe", "conversation": conversation_id})
+        answer = await alice.receive_json_from()
+        assert answer == {"type": "error", "error": "not_found", "conversation": conversation_id}
+    await sync_to_async(inbound)(inbox_sales, phone="+12125550187", body="secret")
+    assert await alice.receive_nothing(timeout=0.5)
+    await alice.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_after_a_gap_resume_sends_what_was_missed_and_only_what_the_agent_may_see(
+    agent_alice, inbox_support, inbox_sales
+) -> None:
+    first = await sync_to_async(inbound)(inbox_support)
+    seen = await sync_to_async(realtime_latest_seq)()
+    # While the agent is away: two messages in their thread, one in another team's.
+    missed = [await sync_to_async(inbound)(inbox_support, body=f"missed {n}") for n in range(2)]
+    await sync_to_async(inbound)(inbox_sales, phone="+12125550187", body="not yours")
+    alice = await connect(agent_alice)
+    await alice.connect()
+    await alice.receive_json_from()
+    await alice.send_json_to({"type": "subscribe", "conversation": first.conversation_id})
+    await alice.send_json_to({"type": "resume", "after": seen})
+    catchup = await receive_until(alice, lambda m: m.get("type") == "catchup")
+    entries = {frame["entry"]["id"] for frame in catchup["frames"] if "entry" in frame}
+    assert {e.pk for e in missed} <= entries
+    rows = [frame["row"] for frame in catchup["frames"] if "row" in frame]
+    assert rows and not any("not yours" in row for row in rows)
+    await alice.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_gap_too_large_asks_for_a_reload(agent_alice, inbox_support, monkeypatch) -> None:
+    from conversations import consumers
+
+    monkeypatch.setattr(consumers, "CATCHUP_LIMIT", 2)
+    for n in range(4):
+        await sync_to_async(inbound)(inbox_support, body=f"m{n}")
+    alice = await connect(agent_alice)
+    await alice.connect()
+    await alice.receive_json_from()
+    await alice.send_json_to({"type": "resume", "after": 0})
+    assert (await receive_until(alice, lambda m: m.get("type") in ("reload", "catchup")))["type"] == "reload"
+    await alice.disconnect()

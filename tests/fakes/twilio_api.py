@@ -1,0 +1,181 @@
+"""A local fake of the slice of Twilio's REST API the hub uses, served over real HTTP.
+
+The Twilio SDK's own request-building code runs against it (TWILIO_API_BASE_URL points here). It checks
+basic auth, records every message created, lists them for reconciliation, serves media, and can be told to
+fail a number with a Twilio error code or to answer too late.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class FakeTwilioState:
+    account_sid: str
+    auth_token: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    # To number -> (HTTP status, Twilio error code, message)
+    failures: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    # Seconds to wait after recording a message before answering (a read timeout on the client side).
+    answer_delay_s: float = 0.0
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)
+    media_requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FakeTwilioServer:
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        self.state = FakeTwilioState(account_sid=account_sid, auth_token=auth_token)
+        handler = type("Handler", (_Handler,), {"state": self.state})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeTwilioServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self.state.messages)
+
+    def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.messages) >= count:
+                return self.messages
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} messages at the fake Twilio API, got {len(self.messages)}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: FakeTwilioState
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _authorized(self) -> bool:
+        expected = base64.b64encode(f"{self.state.account_sid}:{self.state.auth_token}".encode()).decode()
+        return self.headers.get("Authorization", "") == f"Basic {expected}"
+
+    def _json(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        length = int(self.headers.get("Content-Length", "0"))
+        form = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        if not path.endswith("/Messages.json"):
+            self._json(404, {"code": 20404, "message": "Not found", "status": 404})
+            return
+        if not self._authorized():
+            self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            return
+        to = str(form.get("To", ""))
+        failure = self.state.failures.get(to)
+        if failure is not None:
+            status, code, message = failure
+            self._json(
+                status,
+                {
+                    "code": code,
+                    "message": message,
+                    "status": status,
+                    "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                },
+            )
+            return
+        sid = "SM" + secrets.token_hex(16)
+        record = {
+            "sid": sid,
+            "account_sid": self.state.account_sid,
+            "to": to,
+            "from": form.get("From", ""),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form.get("Body", ""),
+            "status": "queued",
+            "status_callback": form.get("StatusCallback"),
+            "media_url": form.get("MediaUrl"),
+            "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            "date_sent": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            "direction": "outbound-api",
+            "num_segments": "1",
+            "error_code": None,
+            "error_message": None,
+            "uri": f"/2010-04-01/Accounts/{self.state.account_sid}/Messages/{sid}.json",
+        }
+        with self.state.lock:
+            self.state.messages.append(record)
+        if self.state.answer_delay_s:
+            time.sleep(self.state.answer_delay_s)
+        self._json(201, record)
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path in self.state.redirects:
+            self.state.media_requests.append({"path": parts.path, "auth": self.headers.get("Authorization")})
+            self.send_response(307)
+            self.send_header("Location", self.state.redirects[parts.path])
+            self.end_headers()
+            return
+        if parts.path in self.state.media:
+            self.state.media_requests.append({"path": parts.path, "auth": self.headers.get("Authorization")})
+            if not self._authorized():
+                self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                return
+            content, content_type = self.state.media[parts.path]
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+            return
+        if parts.path.endswith("/Messages.json"):
+            if not self._authorized():
+                self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                return
+            query = parse_qs(parts.query)
+            to = query.get("To", [""])[0]
+            with self.state.lock:
+                found = [m for m in self.state.messages if not to or m["to"] == to]
+            self._json(
+                200,
+                {
+                    "messages": list(reversed(found)),
+                    "end": 0,
+                    "start": 0,
+                    "page": 0,
+                    "page_size": 50,
+                    "first_page_uri": parts.path,
+                    "next_page_uri": None,
+                    "previous_page_uri": None,
+                    "uri": self.path,
+                },
+            )
+            return
+        self._json(404, {"code": 20404, "message": "Not found", "status": 404})

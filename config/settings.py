@@ -175,6 +175,7 @@ INBOUND_SWEEP_AFTER_S = env_int("INBOUND_SWEEP_AFTER_S", 60)
 INBOUND_MAX_ATTEMPTS = env_int("INBOUND_MAX_ATTEMPTS", 8)
 OUTBOUND_STUCK_AFTER_S = env_int("OUTBOUND_STUCK_AFTER_S", 300)
 OUTBOUND_MAX_ATTEMPTS = env_int("OUTBOUND_MAX_ATTEMPTS", 6)
+REALTIME_EVENT_RETENTION_S = env_int("REALTIME_EVENT_RETENTION_S", 7 * 24 * 3600)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
@@ -214,6 +215,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-outbound-entries": {
         "task": "channels_adapters.tasks.reconcile_outbound_entries",
         "schedule": schedule(timedelta(seconds=60)),
+    },
+    "prune-realtime-events": {
+        "task": "conversations.tasks.prune_realtime_events",
+        "schedule": schedule(timedelta(hours=1)),
     },
 }
 # The embedded mode runs the beat schedule in a thread of the ASGI process (see config/embedded_beat.py).

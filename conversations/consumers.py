@@ -16,6 +16,7 @@ from conversations.selectors import (
     inbox_visible_to,
     realtime_events_since,
     realtime_latest_seq,
+    realtime_log_covers,
 )
 
 CATCHUP_LIMIT = 1000
@@ -126,7 +127,9 @@ def _can_see(user: Any, conversation_id: int) -> bool:
 
 
 def _catchup_frames(user: Any, after: int, open_conversation_id: int | None) -> list[realtime.Frame] | None:
-    """What the agent missed, rendered from the rows as they are now; None when a reload is cheaper."""
+    """What the agent missed, rendered from the rows as they are now; None when a reload is needed."""
+    if not realtime_log_covers(after):
+        return None  # the page is older than the log: what it missed has been pruned
     events = realtime_events_since(
         user=user, after=after, overlap_s=CATCHUP_OVERLAP_S, limit=CATCHUP_LIMIT + 1
     )

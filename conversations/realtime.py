@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import partial
 from typing import Any, NotRequired, TypedDict
 
@@ -69,6 +70,13 @@ def event_record(
         partial(_publish_safely, event.pk, type, conversation.pk, entry.pk if entry else None)
     )
     return event
+
+
+def event_log_prune(*, older_than_s: float) -> int:
+    """Forget events older than the retention window; a page older than that reloads instead of catching up."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    deleted, _ = RealtimeEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def _publish_safely(seq: int, type: str, conversation_id: int, entry_id: int | None) -> None:

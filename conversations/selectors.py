@@ -151,6 +151,12 @@ def realtime_latest_seq() -> int:
     return int(RealtimeEvent.objects.aggregate(latest=Max("id"))["latest"] or 0)
 
 
+def realtime_log_covers(after: int) -> bool:
+    """Whether the event log still holds everything after `after` (older events are pruned)."""
+    oldest = RealtimeEvent.objects.order_by("id").values_list("id", flat=True).first()
+    return oldest is None or after >= oldest - 1
+
+
 def realtime_events_since(*, user: UserLike, after: int, overlap_s: float, limit: int) -> list[RealtimeEvent]:
     """The logged events an agent may see after `after`, with a little overlap for late commits."""
     from datetime import timedelta

@@ -156,3 +156,30 @@ async def test_a_gap_too_large_asks_for_a_reload(agent_alice, inbox_support, mon
     await alice.send_json_to({"type": "resume", "after": 0})
     assert (await receive_until(alice, lambda m: m.get("type") in ("reload", "catchup")))["type"] == "reload"
     await alice.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_page_older_than_the_pruned_log_is_told_to_reload(agent_alice, inbox_support) -> None:
+    from datetime import timedelta
+
+    from conversations.models import RealtimeEvent
+    from conversations.realtime import event_log_prune
+
+    await sync_to_async(inbound)(inbox_support)
+    seen = await sync_to_async(realtime_latest_seq)()
+    await sync_to_async(inbound)(inbox_support, body="pruned away")
+    await sync_to_async(inbound)(inbox_support, body="still in the log")
+    # The event right after the page's position falls out of the retention window.
+    from django.utils import timezone
+
+    await sync_to_async(RealtimeEvent.objects.filter(id__lte=seen + 1).update)(
+        created_at=timezone.now() - timedelta(days=30)
+    )
+    assert await sync_to_async(event_log_prune)(older_than_s=3600) >= 1
+    alice = await connect(agent_alice)
+    await alice.connect()
+    await alice.receive_json_from()
+    await alice.send_json_to({"type": "resume", "after": seen})
+    assert (await receive_until(alice, lambda m: m.get("type") in ("reload", "catchup")))["type"] == "reload"
+    await alice.disconnect()

@@ -1,0 +1,13 @@
+"""Celery tasks of the conversations app: thin."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+
+@shared_task
+def prune_realtime_events() -> int:
+    from conversations.realtime import event_log_prune
+
+    return event_log_prune(older_than_s=settings.REALTIME_EVENT_RETENTION_S)

@@ -52,3 +52,6 @@ typecheck: $(VENV)/.synced-dev
 	$(VENV)/bin/mypy .
 
 check: lint typecheck
+
+bench: $(VENV)/.synced-dev services
+	$(PY) bench/sms_latency.py $(BENCH_ARGS)

@@ -34,9 +34,6 @@ def inbound_event_store(
     """Store a provider's payload durably. A key seen before is not an error: nothing else happens."""
     from channels_adapters import tasks
 
-    existing = InboundEvent.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing, False
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
@@ -48,7 +45,7 @@ def inbound_event_store(
             )
             enqueue_on_commit(tasks.process_inbound_event, event.pk)
     except IntegrityError:
-        # A concurrent delivery of the same payload won the race.
+        # Seen before (a provider's retry, or a concurrent duplicate): answered as new, nothing else happens.
         return InboundEvent.objects.get(idempotency_key=idempotency_key), False
     return event, True
 

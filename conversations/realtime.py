@@ -8,14 +8,18 @@ by entry id and version.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+import os
+import threading
+from collections.abc import Coroutine, Iterable
 from datetime import timedelta
 from functools import partial
 from typing import Any, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -161,4 +165,34 @@ def _group_send_all(sends: list[tuple[str, Frame]]) -> None:
         for group, frame in sends:
             await layer.group_send(group, {"type": FRAME_HANDLER, "frame": frame})
 
-    async_to_sync(send_all)()
+    if settings.EMBEDDED:
+        # The in-memory layer lives in the ASGI process's own loop; async_to_sync hands the send to it.
+        async_to_sync(send_all)()
+    else:
+        _publisher.run(send_all())
+
+
+class _PublisherLoop:
+    """One event loop per process for channel-layer sends from synchronous code (Celery workers, views).
+
+    async_to_sync outside an ASGI server makes a new loop, and with it a new Redis connection, per call.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def run(self, coroutine: Coroutine[Any, Any, None], timeout: float = 10.0) -> None:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # a forked worker starts its own
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(
+                    target=self._loop.run_forever, name="realtime-publisher", daemon=True
+                ).start()
+            loop = self._loop
+        asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+
+
+_publisher = _PublisherLoop()

@@ -87,7 +87,6 @@ def entry_append(
             ConversationInbox.objects.get_or_create(conversation=locked, inbox=inbox)
         _thread_summary_update(locked, entry, episode, awaits_reply=awaits_reply)
         realtime.event_record(type="entry.created", conversation=locked, entry=entry)
-    conversation.refresh_from_db()
     return entry
 
 

@@ -28,6 +28,8 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.live import processes, wait_http  # noqa: E402
+
 DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hub_bench")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 ACCOUNT_SID = "AC" + "b" * 32
@@ -62,69 +64,6 @@ AgentProfile.objects.create(user=user, role="agent").teams.set([team])
 """
     subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True)
     return "bench_agent", password
-
-
-def start(env: dict[str, str], port: int, log_dir: Path) -> list[subprocess.Popen[bytes]]:
-    commands = [
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "inbound",
-            "-n",
-            "inbound@%h",
-            "-c",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "WARNING",
-        ],
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "outbound,default",
-            "-n",
-            "default@%h",
-            "-c",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "WARNING",
-        ],
-    ]
-    log_dir.mkdir(parents=True, exist_ok=True)
-    return [
-        subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=(log_dir / f"p{i}.log").open("wb"), stderr=subprocess.STDOUT
-        )
-        for i, cmd in enumerate(commands)
-    ]
 
 
 async def login(base: str, username: str, password: str) -> str:
@@ -234,28 +173,19 @@ def main() -> None:
         "SECRET_KEY": "bench-" + "x" * 40,
     }
     username, password = prepare(env)
-    processes = start(env, args.port, ROOT / "bench" / "results" / "logs")
     base = f"http://127.0.0.1:{args.port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        time.sleep(2)  # workers ready
+    with processes(ROOT / "bench" / "results" / "logs") as running:
+        running.web(env, args.port)
+        running.worker(env, name="inbound", queues="inbound", concurrency=2)
+        running.worker(env, name="default", queues="outbound,default", concurrency=1)
+        wait_http(f"{base}/readyz")
+        time.sleep(2)  # the workers connect to the broker
         session = asyncio.run(login(base, username, password))
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         wall_before = time.perf_counter()
         result = asyncio.run(run(base, session, args.rate, args.count))
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         wall = time.perf_counter() - wall_before
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=20)
 
     answers, screens = result["answer_ms"], result["screen_ms"]
     load_cpu = (

@@ -23,7 +23,12 @@ from channels_adapters.registry import get_adapter
 from contacts.models import Identity
 from contacts.services import contact_resolve, identity_set_opt_out
 from conversations.models import Attachment, Entry, Inbox
-from conversations.services import conversation_get_or_create, conversation_reopen_for_inbound, entry_append
+from conversations.services import (
+    conversation_get_or_create,
+    conversation_reopen_for_inbound,
+    entry_append,
+    event_append,
+)
 
 logger = logging.getLogger("hub.inbound")
 
@@ -180,14 +185,10 @@ def inbox_route(*, recipient: str, route_hint: str) -> tuple[Inbox, bool]:
 
 
 def inbox_default() -> Inbox:
-    inbox = Inbox.objects.filter(is_default=True).first()
-    if inbox is not None:
-        return inbox
-    try:
-        with transaction.atomic():
-            return Inbox.objects.create(name="Unrouted", kind=Inbox.PHONE, is_default=True)
-    except IntegrityError:
-        return Inbox.objects.get(is_default=True)
+    inbox, _ = Inbox.objects.get_or_create(
+        is_default=True, defaults={"name": "Unrouted", "kind": Inbox.PHONE}
+    )
+    return inbox
 
 
 def _attachments_record(entry: Entry, message: InboundMessage) -> None:
@@ -214,10 +215,8 @@ def _keyword_apply(*, conversation: Any, identity: Identity, keyword: str) -> No
     if keyword in ("stop", "start"):
         changed = identity_set_opt_out(identity=identity, opted_out=keyword == "stop")
     if changed:
-        entry_append(
+        event_append(
             conversation=conversation,
-            kind=Entry.EVENT,
-            direction=Entry.INTERNAL,
             event_type=f"contact.sms_{keyword}",
             body=texts[keyword],
             data={"address": identity.address},

@@ -26,7 +26,7 @@ from contacts.models import Identity
 from contacts.services import identity_set_opt_out
 from conversations.models import Conversation, Entry, Inbox
 from conversations.selectors import inbox_visible_to
-from conversations.services import entry_append, entry_touch
+from conversations.services import entry_append, entry_touch, event_append
 
 logger = logging.getLogger("hub.outbound")
 
@@ -196,13 +196,11 @@ def entry_retry(*, entry: Entry, by: User) -> Entry:
         locked.status_reason = ""
         locked.provider_id = ""
         entry_touch(entry=locked, fields=["delivery_status", "status_reason", "provider_id"])
-        entry_append(
+        event_append(
             conversation=locked.conversation,
-            kind=Entry.EVENT,
-            direction=Entry.INTERNAL,
-            author=by,
             event_type="entry.resend_requested",
             body=f"{by.get_username()} asked to send a message again",
+            by=by,
             data={"entry": locked.pk},
         )
         enqueue_on_commit(tasks.deliver_entry, locked.pk)

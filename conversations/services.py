@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from config.errors import NotFound, ValidationError
@@ -21,14 +21,10 @@ NOTE_MAX = 20_000
 
 def conversation_get_or_create(*, contact: Contact) -> Conversation:
     """The contact's lifetime thread, created the first time it is needed (exactly one, whatever the race)."""
-    existing = Conversation.objects.filter(contact=contact).first()
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            return Conversation.objects.create(contact=contact, last_activity_at=timezone.now())
-    except IntegrityError:
-        return Conversation.objects.get(contact=contact)
+    conversation, _ = Conversation.objects.get_or_create(
+        contact=contact, defaults={"last_activity_at": timezone.now()}
+    )
+    return conversation
 
 
 def entry_append(
@@ -97,6 +93,28 @@ def entry_touch(*, entry: Entry, fields: list[str], type: str = "entry.updated")
     realtime.event_record(type=type, conversation=entry.conversation, entry=entry)
 
 
+def event_append(
+    *,
+    conversation: Conversation,
+    event_type: str,
+    body: str,
+    by: User | None = None,
+    data: dict[str, Any] | None = None,
+    created_at: datetime | None = None,
+) -> Entry:
+    """An event in the thread (a status change, an opt-out, a resend), with who caused it."""
+    return entry_append(
+        conversation=conversation,
+        kind=Entry.EVENT,
+        direction=Entry.INTERNAL,
+        author=by,
+        event_type=event_type,
+        body=body,
+        data=data,
+        created_at=created_at,
+    )
+
+
 def note_add(*, conversation: Conversation, author: User, body: str) -> Entry:
     text = body.strip()
     if not text:
@@ -135,13 +153,11 @@ def conversation_set_status(
         who = _name(by) if by is not None else "The hub"
         verbs = {"open": "reopened", "pending": "marked as pending", "resolved": "resolved"}
         text = f"{who} {verbs[status]} the conversation" + (f" ({reason})" if reason else "")
-        entry_append(
+        event_append(
             conversation=locked,
-            kind=Entry.EVENT,
-            direction=Entry.INTERNAL,
-            author=by,
             event_type="conversation.status_changed",
             body=text,
+            by=by,
             data={"from": previous, "to": status, "reason": reason},
             created_at=now,
         )
@@ -181,13 +197,11 @@ def conversation_assign(
             text = f"{who} took the conversation"
         else:
             text = f"{who} assigned the conversation to {_name(assignee)}"
-        entry_append(
+        event_append(
             conversation=locked,
-            kind=Entry.EVENT,
-            direction=Entry.INTERNAL,
-            author=by,
             event_type="conversation.assigned",
             body=text,
+            by=by,
             data={"from": previous.pk if previous else None, "to": assignee.pk if assignee else None},
         )
     conversation.refresh_from_db()

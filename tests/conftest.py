@@ -4,12 +4,14 @@ a local fake Twilio API, and a channel layer to listen on."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from django.test import Client
 from twilio.request_validator import RequestValidator
 
@@ -172,3 +174,35 @@ def deliver_inbound(twilio_post: TwilioPost, django_capture_on_commit_callbacks:
 
 def thread_of(phone: str) -> Conversation:
     return Conversation.objects.get(contact__identities__address=phone)
+
+
+@pytest.fixture
+def sms_thread(deliver_inbound: Callable[..., Any], inbox_support: Inbox) -> Conversation:
+    """Dana's lifetime thread, after her first text to the support line."""
+    deliver_inbound(twilio_fixture("inbound_sms"))
+    return thread_of("+14155550142")
+
+
+def run_concurrently(work: Callable[[], Any], times: int) -> list[Any]:
+    """Run `work` in `times` threads released at once (each with its own database connection)."""
+    barrier = threading.Barrier(times)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(work())
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from urllib.parse import urlencode
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from channels_adapters.inbound import inbound_event_process, inbound_events_sweep
@@ -14,7 +12,14 @@ from channels_adapters.models import InboundEvent
 from contacts.models import Contact, Identity
 from conversations.models import Attachment, Conversation, Entry, Episode, Inbox
 from conversations.services import conversation_set_status
-from tests.conftest import PUBLIC_BASE_URL, SUPPORT_NUMBER, thread_of, twilio_fixture, twilio_sign
+from tests.conftest import (
+    PUBLIC_BASE_URL,
+    SUPPORT_NUMBER,
+    run_concurrently,
+    thread_of,
+    twilio_fixture,
+    twilio_sign,
+)
 
 PATH = "/webhooks/twilio/messaging/"
 
@@ -59,27 +64,19 @@ def test_the_same_message_sid_posted_ten_times_concurrently_makes_one_entry(inbo
     params = twilio_fixture("inbound_sms")
     body = urlencode(params)
     signature = twilio_sign(PUBLIC_BASE_URL + PATH, params)
-    barrier = threading.Barrier(10)
-    statuses: list[int] = []
-
-    def post() -> None:
-        try:
-            barrier.wait()
-            response = Client().post(
+    statuses = run_concurrently(
+        lambda: (
+            Client()
+            .post(
                 PATH,
                 data=body,
                 content_type="application/x-www-form-urlencoded",
                 HTTP_X_TWILIO_SIGNATURE=signature,
             )
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+            .status_code
+        ),
+        times=10,
+    )
     assert statuses == [200] * 10
     assert InboundEvent.objects.count() == 1
     assert Entry.objects.filter(kind="message").count() == 1
@@ -93,20 +90,7 @@ def test_workers_racing_for_one_event_make_one_entry(inbox_support) -> None:
         payload=twilio_fixture("inbound_sms", MessageSid="SMrace"),
         received_at="2026-01-01T00:00:00Z",
     )
-    barrier = threading.Barrier(5)
-
-    def work() -> None:
-        try:
-            barrier.wait()
-            inbound_event_process(event_id=event.pk)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_concurrently(lambda: inbound_event_process(event_id=event.pk), times=5)
     assert Entry.objects.filter(kind="message").count() == 1
     event.refresh_from_db()
     assert event.state == InboundEvent.DONE

@@ -16,22 +16,16 @@ from tests.conftest import SALES_NUMBER, SUPPORT_NUMBER, thread_of, twilio_fixtu
 CUSTOMER = "+14155550142"
 
 
-@pytest.fixture
-def thread(deliver_inbound, inbox_support):
-    deliver_inbound(twilio_fixture("inbound_sms"))
-    return thread_of(CUSTOMER)
-
-
-def send(thread, author, body="Yes, size 9 is back!", **kwargs) -> Entry:
-    return message_send(conversation=thread, body=body, author=author, **kwargs)
+def send(sms_thread, author, body="Yes, size 9 is back!", **kwargs) -> Entry:
+    return message_send(conversation=sms_thread, body=body, author=author, **kwargs)
 
 
 @pytest.mark.django_db
 def test_a_reply_goes_out_through_the_twilio_sdk_from_the_number_the_customer_wrote_to(
-    thread, agent_alice, fake_twilio, django_capture_on_commit_callbacks
+    sms_thread, agent_alice, fake_twilio, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        entry = send(thread, agent_alice)
+        entry = send(sms_thread, agent_alice)
     [sent] = fake_twilio.wait_for_messages(1)
     assert (sent["to"], sent["from"], sent["body"]) == (CUSTOMER, SUPPORT_NUMBER, "Yes, size 9 is back!")
     assert (
@@ -41,18 +35,18 @@ def test_a_reply_goes_out_through_the_twilio_sdk_from_the_number_the_customer_wr
     entry.refresh_from_db()
     assert entry.delivery_status == "sent"
     assert entry.provider_id == sent["sid"]
-    thread.refresh_from_db()
-    assert not thread.is_unanswered
-    assert thread.episodes.get().first_response_at == entry.created_at
+    sms_thread.refresh_from_db()
+    assert not sms_thread.is_unanswered
+    assert sms_thread.episodes.get().first_response_at == entry.created_at
 
 
 @pytest.mark.django_db
 def test_the_agent_can_answer_from_another_inbox(
-    thread, agent_alice, inbox_sales, fake_twilio, django_capture_on_commit_callbacks, team_sales
+    sms_thread, agent_alice, inbox_sales, fake_twilio, django_capture_on_commit_callbacks, team_sales
 ) -> None:
     agent_alice.agent.teams.add(team_sales)
     with django_capture_on_commit_callbacks(execute=True):
-        send(thread, agent_alice, inbox=inbox_sales)
+        send(sms_thread, agent_alice, inbox=inbox_sales)
     assert fake_twilio.wait_for_messages(1)[0]["from"] == SALES_NUMBER
 
 
@@ -61,9 +55,9 @@ def test_whatsapp_replies_go_to_the_whatsapp_address(
     deliver_inbound, inbox_support, agent_alice, fake_twilio, django_capture_on_commit_callbacks
 ) -> None:
     deliver_inbound(twilio_fixture("inbound_whatsapp"))
-    thread = thread_of(CUSTOMER)
+    sms_thread = thread_of(CUSTOMER)
     with django_capture_on_commit_callbacks(execute=True):
-        entry = send(thread, agent_alice)
+        entry = send(sms_thread, agent_alice)
     assert entry.channel == "whatsapp"  # the customer's last channel is the default
     [sent] = fake_twilio.wait_for_messages(1)
     assert (sent["to"], sent["from"]) == (f"whatsapp:{CUSTOMER}", f"whatsapp:{SUPPORT_NUMBER}")
@@ -71,10 +65,10 @@ def test_whatsapp_replies_go_to_the_whatsapp_address(
 
 @pytest.mark.django_db
 def test_status_callbacks_move_the_entry_forward_only_and_idempotently(
-    thread, agent_alice, fake_twilio, twilio_post, django_capture_on_commit_callbacks
+    sms_thread, agent_alice, fake_twilio, twilio_post, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        entry = send(thread, agent_alice)
+        entry = send(sms_thread, agent_alice)
     entry.refresh_from_db()
     sid = entry.provider_id
     path = "/webhooks/twilio/messaging/status/"
@@ -94,10 +88,10 @@ def test_status_callbacks_move_the_entry_forward_only_and_idempotently(
 
 @pytest.mark.django_db
 def test_undelivered_carries_a_reason(
-    thread, agent_alice, fake_twilio, twilio_post, django_capture_on_commit_callbacks
+    sms_thread, agent_alice, fake_twilio, twilio_post, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        entry = send(thread, agent_alice)
+        entry = send(sms_thread, agent_alice)
     entry.refresh_from_db()
     params = twilio_fixture("status_undelivered", MessageSid=entry.provider_id, SmsSid=entry.provider_id)
     twilio_post("/webhooks/twilio/messaging/status/", params, query=f"entry={entry.pk}")
@@ -108,9 +102,9 @@ def test_undelivered_carries_a_reason(
 
 @pytest.mark.django_db
 def test_a_status_callback_that_beats_our_own_bookkeeping_still_finds_the_entry(
-    thread, agent_alice, twilio_post
+    sms_thread, agent_alice, twilio_post
 ) -> None:
-    entry = send(thread, agent_alice)  # queued; no provider id yet (the on-commit send has not run)
+    entry = send(sms_thread, agent_alice)  # queued; no provider id yet (the on-commit send has not run)
     params = twilio_fixture("status_delivered", MessageSid="SMearly", SmsSid="SMearly")
     twilio_post("/webhooks/twilio/messaging/status/", params, query=f"entry={entry.pk}")
     entry.refresh_from_db()
@@ -124,11 +118,11 @@ def test_a_status_callback_that_beats_our_own_bookkeeping_still_finds_the_entry(
     [(21211, "not a valid phone number"), (21610, "texted STOP")],
 )
 def test_errors_that_cannot_succeed_on_retry_fail_at_once_with_a_readable_reason(
-    thread, agent_alice, fake_twilio, django_capture_on_commit_callbacks, code, reason
+    sms_thread, agent_alice, fake_twilio, django_capture_on_commit_callbacks, code, reason
 ) -> None:
     fake_twilio.state.failures[CUSTOMER] = (400, code, "refused")
     with django_capture_on_commit_callbacks(execute=True):
-        entry = send(thread, agent_alice)
+        entry = send(sms_thread, agent_alice)
     entry.refresh_from_db()
     assert entry.delivery_status == "failed"
     assert reason in entry.status_reason
@@ -139,12 +133,12 @@ def test_errors_that_cannot_succeed_on_retry_fail_at_once_with_a_readable_reason
 
 @pytest.mark.django_db
 def test_transient_errors_retry_with_backoff_then_give_up(
-    thread, agent_alice, fake_twilio, settings, django_capture_on_commit_callbacks
+    sms_thread, agent_alice, fake_twilio, settings, django_capture_on_commit_callbacks
 ) -> None:
     settings.OUTBOUND_MAX_ATTEMPTS = 3
     fake_twilio.state.failures[CUSTOMER] = (503, 20500, "Service unavailable")
     with django_capture_on_commit_callbacks(execute=True):
-        entry = send(thread, agent_alice)
+        entry = send(sms_thread, agent_alice)
     entry.refresh_from_db()
     assert entry.attempts == 3
     assert entry.delivery_status == "failed"
@@ -152,9 +146,9 @@ def test_transient_errors_retry_with_backoff_then_give_up(
 
 
 @pytest.mark.django_db
-def test_a_transient_error_then_success_sends_once(thread, agent_alice, fake_twilio, settings) -> None:
+def test_a_transient_error_then_success_sends_once(sms_thread, agent_alice, fake_twilio, settings) -> None:
     fake_twilio.state.failures[CUSTOMER] = (429, 20429, "Too many requests")
-    entry = send(thread, agent_alice)
+    entry = send(sms_thread, agent_alice)
     assert entry_deliver(entry_id=entry.pk) is not None  # asks to be retried later
     entry.refresh_from_db()
     assert entry.delivery_status == "queued"
@@ -167,9 +161,9 @@ def test_a_transient_error_then_success_sends_once(thread, agent_alice, fake_twi
 
 
 @pytest.mark.django_db
-def test_twilio_unreachable_is_transient(thread, agent_alice, settings) -> None:
+def test_twilio_unreachable_is_transient(sms_thread, agent_alice, settings) -> None:
     settings.TWILIO_API_BASE_URL = "http://127.0.0.1:9"
-    entry = send(thread, agent_alice)
+    entry = send(sms_thread, agent_alice)
     assert entry_deliver(entry_id=entry.pk) is not None
     entry.refresh_from_db()
     assert entry.delivery_status == "queued"
@@ -177,11 +171,11 @@ def test_twilio_unreachable_is_transient(thread, agent_alice, settings) -> None:
 
 @pytest.mark.django_db
 def test_a_send_whose_answer_never_came_is_reconciled_not_resent(
-    thread, agent_alice, fake_twilio, settings
+    sms_thread, agent_alice, fake_twilio, settings
 ) -> None:
     settings.TWILIO_HTTP_TIMEOUT_S = 0.3
     fake_twilio.state.answer_delay_s = 1.0  # Twilio accepts the message, the answer comes too late
-    entry = send(thread, agent_alice)
+    entry = send(sms_thread, agent_alice)
     assert entry_deliver(entry_id=entry.pk) is None
     entry.refresh_from_db()
     assert entry.delivery_status == "sending"
@@ -200,9 +194,9 @@ def test_a_send_whose_answer_never_came_is_reconciled_not_resent(
 
 @pytest.mark.django_db
 def test_a_send_twilio_has_no_record_of_becomes_unknown_for_the_agent(
-    thread, agent_alice, fake_twilio
+    sms_thread, agent_alice, fake_twilio
 ) -> None:
-    entry = send(thread, agent_alice)
+    entry = send(sms_thread, agent_alice)
     Entry.objects.filter(pk=entry.pk).update(
         delivery_status="sending", sending_started_at=timezone.now() - timedelta(hours=1)
     )
@@ -216,12 +210,12 @@ def test_a_send_twilio_has_no_record_of_becomes_unknown_for_the_agent(
 @pytest.mark.django_db
 def test_an_opted_out_number_is_not_messaged(deliver_inbound, inbox_support, agent_alice) -> None:
     deliver_inbound(twilio_fixture("inbound_sms", Body="STOP"))
-    thread = thread_of(CUSTOMER)
+    sms_thread = thread_of(CUSTOMER)
     with pytest.raises(ChannelRuleError, match="texted STOP"):
-        send(thread, agent_alice)
+        send(sms_thread, agent_alice)
     assert not Entry.objects.filter(direction="outbound").exists()
     deliver_inbound(twilio_fixture("inbound_sms", Body="START", MessageSid="SM" + "4" * 32))
-    assert send(thread, agent_alice).delivery_status == "queued"
+    assert send(sms_thread, agent_alice).delivery_status == "queued"
 
 
 @pytest.mark.django_db
@@ -229,30 +223,30 @@ def test_whatsapp_free_form_is_refused_outside_the_24_hour_window(
     deliver_inbound, inbox_support, agent_alice
 ) -> None:
     deliver_inbound(twilio_fixture("inbound_whatsapp"))
-    thread = thread_of(CUSTOMER)
+    sms_thread = thread_of(CUSTOMER)
     Entry.objects.filter(channel="whatsapp").update(created_at=timezone.now() - timedelta(hours=25))
     with pytest.raises(ChannelRuleError, match="24 hours"):
-        send(thread, agent_alice, channel="whatsapp")
+        send(sms_thread, agent_alice, channel="whatsapp")
     # SMS is still possible.
-    assert send(thread, agent_alice, channel="sms").channel == "sms"
+    assert send(sms_thread, agent_alice, channel="sms").channel == "sms"
 
 
 @pytest.mark.django_db
-def test_bodies_that_twilio_would_refuse_are_refused_before_queueing(thread, agent_alice) -> None:
+def test_bodies_that_twilio_would_refuse_are_refused_before_queueing(sms_thread, agent_alice) -> None:
     with pytest.raises(ValidationError, match="empty"):
-        send(thread, agent_alice, body="   ")
+        send(sms_thread, agent_alice, body="   ")
     with pytest.raises(ValidationError, match="1600"):
-        send(thread, agent_alice, body="x" * 1601)
+        send(sms_thread, agent_alice, body="x" * 1601)
 
 
 @pytest.mark.django_db
 def test_without_credentials_outbound_goes_to_the_sandbox(
-    thread, agent_alice, settings, django_capture_on_commit_callbacks
+    sms_thread, agent_alice, settings, django_capture_on_commit_callbacks
 ) -> None:
     settings.TWILIO_ACCOUNT_SID = ""
     settings.TWILIO_AUTH_TOKEN = ""
     with django_capture_on_commit_callbacks(execute=True):
-        entry = send(thread, agent_alice)
+        entry = send(sms_thread, agent_alice)
     entry.refresh_from_db()
     assert entry.delivery_status == "sent"
     assert entry.data["sandbox"] is True
@@ -268,14 +262,14 @@ def test_without_credentials_outbound_goes_to_the_sandbox(
 
 @pytest.mark.django_db
 def test_a_non_breaking_space_does_not_reach_an_sms(
-    thread, agent_alice, fake_twilio, django_capture_on_commit_callbacks
+    sms_thread, agent_alice, fake_twilio, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        send(thread, agent_alice, body="Price:\u00a0$20")
+        send(sms_thread, agent_alice, body="Price:\u00a0$20")
     assert fake_twilio.wait_for_messages(1)[0]["body"] == "Price: $20"
 
 
 @pytest.mark.django_db
-def test_an_agent_cannot_send_from_an_inbox_they_cannot_see(thread, agent_alice, inbox_sales) -> None:
+def test_an_agent_cannot_send_from_an_inbox_they_cannot_see(sms_thread, agent_alice, inbox_sales) -> None:
     with pytest.raises(ValidationError, match="cannot send from that inbox"):
-        send(thread, agent_alice, inbox=inbox_sales)
+        send(sms_thread, agent_alice, inbox=inbox_sales)

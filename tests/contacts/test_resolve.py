@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from contacts.models import Contact, Identity
 from contacts.services import contact_resolve
+from tests.conftest import run_concurrently
 
 
 @pytest.mark.django_db
@@ -40,25 +38,6 @@ def test_an_unverified_claim_never_resolves_a_contact() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_messages_from_a_new_number_make_one_contact() -> None:
-    barrier = threading.Barrier(6)
-    results: list[int] = []
-    errors: list[BaseException] = []
-
-    def resolve() -> None:
-        try:
-            barrier.wait()
-            contact, _ = contact_resolve(kind="phone", address="+14155550177")
-            results.append(contact.pk)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=resolve) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    results = run_concurrently(lambda: contact_resolve(kind="phone", address="+14155550177")[0].pk, times=6)
     assert len(set(results)) == 1
     assert Identity.objects.filter(address="+14155550177").count() == 1

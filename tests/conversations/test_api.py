@@ -10,12 +10,6 @@ from tests.conftest import thread_of, twilio_fixture
 
 
 @pytest.fixture
-def thread(deliver_inbound, inbox_support):
-    deliver_inbound(twilio_fixture("inbound_sms"))
-    return thread_of("+14155550142")
-
-
-@pytest.fixture
 def api(agent_alice) -> APIClient:
     client = APIClient()
     token = client.post(
@@ -37,7 +31,7 @@ def test_a_wrong_password_gets_no_token(agent_alice) -> None:
 
 
 @pytest.mark.django_db
-def test_without_credentials_the_api_refuses(thread) -> None:
+def test_without_credentials_the_api_refuses(sms_thread) -> None:
     assert APIClient().get("/api/v1/contacts/").status_code in (401, 403)
 
 
@@ -45,42 +39,42 @@ def test_without_credentials_the_api_refuses(thread) -> None:
 @pytest.mark.parametrize(
     "address", ["(415) 555-0142", "+1 415-555-0142", "+14155550142", "whatsapp:+14155550142"]
 )
-def test_contacts_by_identity_in_any_common_format(api, thread, address) -> None:
+def test_contacts_by_identity_in_any_common_format(api, sms_thread, address) -> None:
     results = api.get("/api/v1/contacts/", {"identity": address}).json()["results"]
-    assert [c["id"] for c in results] == [thread.contact_id]
+    assert [c["id"] for c in results] == [sms_thread.contact_id]
     assert results[0]["identities"][0]["address"] == "+14155550142"
 
 
 @pytest.mark.django_db
-def test_contacts_most_recent_activity_first(api, thread, deliver_inbound) -> None:
+def test_contacts_most_recent_activity_first(api, sms_thread, deliver_inbound) -> None:
     deliver_inbound(twilio_fixture("inbound_sms", From="+14155550143", MessageSid="SM" + "8" * 32))
     results = api.get("/api/v1/contacts/").json()["results"]
     assert [c["identities"][0]["address"] for c in results] == ["+14155550143", "+14155550142"]
 
 
 @pytest.mark.django_db
-def test_a_merged_away_id_answers_with_the_survivor(api, thread) -> None:
+def test_a_merged_away_id_answers_with_the_survivor(api, sms_thread) -> None:
     from contacts.models import Contact
 
-    tombstone = Contact.objects.create(name="Old duplicate", merged_into=thread.contact)
+    tombstone = Contact.objects.create(name="Old duplicate", merged_into=sms_thread.contact)
     body = api.get(f"/api/v1/contacts/{tombstone.pk}/").json()
-    assert body["id"] == thread.contact_id
+    assert body["id"] == sms_thread.contact_id
 
 
 @pytest.mark.django_db
-def test_the_timeline_is_cursor_paginated_with_the_contract_fields(api, thread, inbox_support) -> None:
+def test_the_timeline_is_cursor_paginated_with_the_contract_fields(api, sms_thread, inbox_support) -> None:
     from conversations.services import entry_append
 
     for n in range(5):
         entry_append(
-            conversation=thread,
+            conversation=sms_thread,
             kind="message",
             direction="inbound",
             channel="sms",
             inbox=inbox_support,
             body=f"n{n}",
         )
-    first = api.get(f"/api/v1/contacts/{thread.contact_id}/timeline/", {"page_size": 3}).json()
+    first = api.get(f"/api/v1/contacts/{sms_thread.contact_id}/timeline/", {"page_size": 3}).json()
     assert [e["body"] for e in first["results"]] == ["n4", "n3", "n2"]
     entry = first["results"][0]
     for field in [
@@ -110,8 +104,10 @@ def test_the_timeline_is_cursor_paginated_with_the_contract_fields(api, thread, 
 
 
 @pytest.mark.django_db
-def test_sending_a_message_queues_it(api, thread) -> None:
-    response = api.post(f"/api/v1/contacts/{thread.contact_id}/messages/", {"body": "Yes!"}, format="json")
+def test_sending_a_message_queues_it(api, sms_thread) -> None:
+    response = api.post(
+        f"/api/v1/contacts/{sms_thread.contact_id}/messages/", {"body": "Yes!"}, format="json"
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert (body["channel"], body["direction"], body["delivery_status"]) == ("sms", "outbound", "queued")
@@ -121,10 +117,10 @@ def test_sending_a_message_queues_it(api, thread) -> None:
 @pytest.mark.django_db
 def test_a_send_the_channel_forbids_is_409_with_the_reason(api, deliver_inbound, inbox_support) -> None:
     deliver_inbound(twilio_fixture("inbound_whatsapp"))
-    thread = thread_of("+14155550142")
+    sms_thread = thread_of("+14155550142")
     Entry.objects.filter(channel="whatsapp").update(created_at="2020-01-01T00:00:00Z")
     response = api.post(
-        f"/api/v1/contacts/{thread.contact_id}/messages/",
+        f"/api/v1/contacts/{sms_thread.contact_id}/messages/",
         {"channel": "whatsapp", "body": "Hi"},
         format="json",
     )
@@ -133,9 +129,11 @@ def test_a_send_the_channel_forbids_is_409_with_the_reason(api, deliver_inbound,
 
 
 @pytest.mark.django_db
-def test_bad_message_input_is_a_clear_400(api, thread) -> None:
+def test_bad_message_input_is_a_clear_400(api, sms_thread) -> None:
     response = api.post(
-        f"/api/v1/contacts/{thread.contact_id}/messages/", {"channel": "pigeon", "body": ""}, format="json"
+        f"/api/v1/contacts/{sms_thread.contact_id}/messages/",
+        {"channel": "pigeon", "body": ""},
+        format="json",
     )
     assert response.status_code == 400
     assert "channel" in response.json() and "body" in response.json()

@@ -9,12 +9,6 @@ from conversations.models import Entry
 from tests.conftest import thread_of, twilio_fixture
 
 
-@pytest.fixture
-def thread(deliver_inbound, inbox_support):
-    deliver_inbound(twilio_fixture("inbound_sms"))
-    return thread_of("+14155550142")
-
-
 @pytest.mark.django_db
 def test_the_inbox_needs_a_login(client) -> None:
     response = client.get("/inbox/")
@@ -34,7 +28,7 @@ def test_login_with_the_form_leads_to_the_inbox(agent_alice) -> None:
 
 @pytest.mark.django_db
 def test_the_list_shows_threads_latest_first_with_unanswered_marked(
-    alice_client, thread, deliver_inbound
+    alice_client, sms_thread, deliver_inbound
 ) -> None:
     deliver_inbound(
         twilio_fixture("inbound_sms", From="+14155550143", MessageSid="SM" + "7" * 32, Body="Newest question")
@@ -46,14 +40,14 @@ def test_the_list_shows_threads_latest_first_with_unanswered_marked(
 
 @pytest.mark.django_db
 def test_the_thread_shows_channel_direction_author_time_and_delivery(
-    alice_client, thread, agent_alice
+    alice_client, sms_thread, agent_alice
 ) -> None:
-    response = alice_client.post(f"/inbox/{thread.pk}/reply/", {"body": "On its way!", "channel": "sms"})
+    response = alice_client.post(f"/inbox/{sms_thread.pk}/reply/", {"body": "On its way!", "channel": "sms"})
     assert response.status_code == 201
     html = response.json()["entry"]["html"]
     assert "On its way!" in html and "SMS" in html and "Outbound" in html and "Alice" in html
     assert "status-queued" in html or "status-sent" in html
-    page = alice_client.get(f"/inbox/{thread.pk}/").content.decode()
+    page = alice_client.get(f"/inbox/{sms_thread.pk}/").content.decode()
     assert "blue trail runner" in page and "On its way!" in page
     assert 'name="channel"' in page and 'value="sms" selected' in page
 
@@ -61,48 +55,48 @@ def test_the_thread_shows_channel_direction_author_time_and_delivery(
 @pytest.mark.django_db
 def test_a_refused_reply_says_why(alice_client, deliver_inbound, inbox_support) -> None:
     deliver_inbound(twilio_fixture("inbound_sms", Body="STOP"))
-    thread = thread_of("+14155550142")
-    response = alice_client.post(f"/inbox/{thread.pk}/reply/", {"body": "Hello?", "channel": "sms"})
+    sms_thread = thread_of("+14155550142")
+    response = alice_client.post(f"/inbox/{sms_thread.pk}/reply/", {"body": "Hello?", "channel": "sms"})
     assert response.status_code == 409
     assert "texted STOP" in response.json()["error"]
 
 
 @pytest.mark.django_db
-def test_a_private_note_from_the_composer(alice_client, thread) -> None:
+def test_a_private_note_from_the_composer(alice_client, sms_thread) -> None:
     response = alice_client.post(
-        f"/inbox/{thread.pk}/reply/", {"body": "Call back after 3pm", "kind": "note"}
+        f"/inbox/{sms_thread.pk}/reply/", {"body": "Call back after 3pm", "kind": "note"}
     )
     assert response.status_code == 201
     assert Entry.objects.get(kind="note").body == "Call back after 3pm"
 
 
 @pytest.mark.django_db
-def test_status_and_assignment_from_the_thread(alice_client, thread, agent_alice) -> None:
+def test_status_and_assignment_from_the_thread(alice_client, sms_thread, agent_alice) -> None:
     assert (
-        alice_client.post(f"/inbox/{thread.pk}/status/", {"status": "resolved"}).json()["status"]
+        alice_client.post(f"/inbox/{sms_thread.pk}/status/", {"status": "resolved"}).json()["status"]
         == "resolved"
     )
     assert (
-        alice_client.post(f"/inbox/{thread.pk}/assign/", {"assignee": "me"}).json()["assignee"]
+        alice_client.post(f"/inbox/{sms_thread.pk}/assign/", {"assignee": "me"}).json()["assignee"]
         == agent_alice.pk
     )
-    assert alice_client.post(f"/inbox/{thread.pk}/status/", {"status": "nonsense"}).status_code == 400
+    assert alice_client.post(f"/inbox/{sms_thread.pk}/status/", {"status": "nonsense"}).status_code == 400
 
 
 @pytest.mark.django_db
-def test_older_entries_load_by_cursor(alice_client, thread, inbox_support) -> None:
+def test_older_entries_load_by_cursor(alice_client, sms_thread, inbox_support) -> None:
     from conversations.services import entry_append
 
     for n in range(60):
         entry_append(
-            conversation=thread,
+            conversation=sms_thread,
             kind="message",
             direction="inbound",
             channel="sms",
             inbox=inbox_support,
             body=f"message number {n:02d}",
         )
-    page = alice_client.get(f"/inbox/{thread.pk}/").content.decode()
+    page = alice_client.get(f"/inbox/{sms_thread.pk}/").content.decode()
     assert "message number 59" in page and "message number 05" not in page
     cursor = page.split('data-url="')[1].split('"')[0].replace("&amp;", "&")
     older = alice_client.get(cursor).content.decode()
@@ -111,11 +105,11 @@ def test_older_entries_load_by_cursor(alice_client, thread, inbox_support) -> No
 
 @pytest.mark.django_db
 def test_the_sandbox_page_lists_what_would_have_been_sent(
-    alice_client, thread, settings, django_capture_on_commit_callbacks
+    alice_client, sms_thread, settings, django_capture_on_commit_callbacks
 ) -> None:
     settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = ""
     with django_capture_on_commit_callbacks(execute=True):
-        alice_client.post(f"/inbox/{thread.pk}/reply/", {"body": "Sandboxed hello"})
+        alice_client.post(f"/inbox/{sms_thread.pk}/reply/", {"body": "Sandboxed hello"})
     assert "Sandboxed hello" in alice_client.get("/inbox/sandbox/").content.decode()
 
 

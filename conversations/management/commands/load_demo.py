@@ -88,16 +88,16 @@ class Command(BaseCommand):
 
         # Dana: texted, got an answer, called, emailed; the latest message is waiting for an answer.
         dana = self._thread("+1 415 555 0142", "Dana Whitaker")
-        self._in(
+        self._message(
             dana, "sms", support_line, "Hi! Is the blue trail runner back in size 9?", now - timedelta(days=3)
         )
-        self._out(
+        self._message(
             dana,
             "sms",
             support_line,
             "Hi Dana, it is! Want me to hold a pair for you?",
-            alex,
             now - timedelta(days=3, minutes=-12),
+            author=alex,
         )
         entry_append(
             conversation=dana,
@@ -123,11 +123,13 @@ class Command(BaseCommand):
             conversation=dana, author=sam, body="Dana is a repeat customer; offered free socks last time."
         )
         conversation_assign(conversation=dana, assignee=sam, by=alex)
-        self._in(dana, "sms", support_line, "Also, does the order ship today?", now - timedelta(minutes=40))
+        self._message(
+            dana, "sms", support_line, "Also, does the order ship today?", now - timedelta(minutes=40)
+        )
 
         # Jordan: a WhatsApp question nobody has answered yet.
         jordan = self._thread("whatsapp:+447700900123", "Jordan Park")
-        self._in(
+        self._message(
             jordan,
             "whatsapp",
             support_line,
@@ -137,16 +139,16 @@ class Command(BaseCommand):
 
         # Priya: a sales lead that was answered and resolved.
         priya = self._thread("+1 (212) 555-0187", "Priya Natarajan")
-        self._in(
+        self._message(
             priya, "sms", sales_line, "Do you offer team discounts for 20+ pairs?", now - timedelta(days=6)
         )
-        self._out(
+        self._message(
             priya,
             "sms",
             sales_line,
             "We do: 15% from 20 pairs. I'll email a quote today.",
-            alex,
             now - timedelta(days=6, minutes=-30),
+            author=alex,
         )
         conversation_set_status(conversation=priya, status=Conversation.RESOLVED, by=alex)
 
@@ -170,42 +172,31 @@ class Command(BaseCommand):
         contact, _ = contact_resolve(kind="phone", address=phone, name=name)
         return conversation_get_or_create(contact=contact)
 
-    def _in(self, conversation: Conversation, channel: str, inbox: Inbox, body: str, when: Any) -> None:
-        if conversation.status == Conversation.RESOLVED:
-            conversation_set_status(conversation=conversation, status=Conversation.OPEN, by=None)
-        phone = conversation.contact.identities.first()
-        assert phone is not None
-        entry_append(
-            conversation=conversation,
-            kind=Entry.MESSAGE,
-            direction=Entry.INBOUND,
-            channel=channel,
-            inbox=inbox,
-            body=body,
-            created_at=when,
-            provider="demo",
-            provider_id=f"demo-{secrets.token_hex(8)}",
-            from_address=phone.address,
-            to_address=inbox.address,
-        )
-
-    def _out(
-        self, conversation: Conversation, channel: str, inbox: Inbox, body: str, author: User, when: Any
+    def _message(
+        self,
+        conversation: Conversation,
+        channel: str,
+        inbox: Inbox,
+        body: str,
+        when: Any,
+        author: User | None = None,
     ) -> None:
+        """A message of the demo history: from the customer, or from `author` when given."""
         phone = conversation.contact.identities.first()
         assert phone is not None
+        customer, business = phone.address, inbox.address
         entry_append(
             conversation=conversation,
             kind=Entry.MESSAGE,
-            direction=Entry.OUTBOUND,
+            direction=Entry.OUTBOUND if author else Entry.INBOUND,
             channel=channel,
             inbox=inbox,
             body=body,
             author=author,
             created_at=when,
-            delivery_status=Entry.DELIVERED,
+            delivery_status=Entry.DELIVERED if author else "",
             provider="demo",
             provider_id=f"demo-{secrets.token_hex(8)}",
-            from_address=inbox.address,
-            to_address=phone.address,
+            from_address=business if author else customer,
+            to_address=customer if author else business,
         )

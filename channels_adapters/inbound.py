@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -68,7 +68,7 @@ def inbound_event_process(*, event_id: int) -> Entry | None:
                 return None  # done already, failed for good, or another worker holds it
             adapter = get_adapter(event.kind)
             message = adapter.parse_inbound(event.payload)
-            entry = inbound_message_record(message=message)
+            entry = inbound_message_record(message=message, received_at=event.received_at)
             event.state = InboundEvent.DONE
             event.processed_at = timezone.now()
             event.attempts += 1
@@ -127,7 +127,8 @@ def inbound_events_sweep(*, older_than_s: float | None = None, limit: int = 500)
 
 
 # --- turning a message into an entry ---------------------------------------------------------------
-def inbound_message_record(*, message: InboundMessage) -> Entry:
+def inbound_message_record(*, message: InboundMessage, received_at: datetime) -> Entry:
+    """Append a customer's message to their lifetime thread, in the order the hub received it."""
     existing = Entry.objects.filter(provider=message.provider, provider_id=message.provider_id).first()
     if existing is not None:
         return existing  # the same provider message under another key (SmsSid vs MessageSid): still one entry
@@ -161,11 +162,12 @@ def inbound_message_record(*, message: InboundMessage) -> Entry:
         data=data,
         from_address=message.sender,
         to_address=message.recipient,
+        created_at=received_at,
         awaits_reply=not opt_keyword,
     )
     _attachments_record(entry, message)
     if message.keyword and message.channel == Entry.SMS:
-        _keyword_apply(conversation=conversation, identity=identity, keyword=message.keyword)
+        _keyword_apply(conversation=conversation, identity=identity, keyword=message.keyword, at=received_at)
     return entry
 
 
@@ -205,7 +207,7 @@ def _attachments_record(entry: Entry, message: InboundMessage) -> None:
         enqueue_on_commit(tasks.fetch_attachment, attachment.pk)
 
 
-def _keyword_apply(*, conversation: Any, identity: Identity, keyword: str) -> None:
+def _keyword_apply(*, conversation: Any, identity: Identity, keyword: str, at: datetime) -> None:
     texts = {
         "stop": "The customer texted STOP: SMS to this number is paused until they text START.",
         "start": "The customer texted START: SMS to this number is allowed again.",
@@ -213,7 +215,7 @@ def _keyword_apply(*, conversation: Any, identity: Identity, keyword: str) -> No
     }
     changed = True
     if keyword in ("stop", "start"):
-        changed = identity_set_opt_out(identity=identity, opted_out=keyword == "stop")
+        changed = identity_set_opt_out(identity=identity, opted_out=keyword == "stop", at=at)
     if changed:
         event_append(
             conversation=conversation,

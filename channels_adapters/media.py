@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from channels_adapters.accounts import twilio_account_by_sid
 from channels_adapters.base import AdapterError
+from channels_adapters.enqueue import enqueue_now
 from channels_adapters.registry import get_adapter
 from conversations.models import Attachment
 from conversations.services import entry_touch
@@ -75,8 +78,13 @@ def attachment_fetch(*, attachment_id: int) -> float | None:
             state = Attachment.REFUSED if error.permanent else Attachment.FAILED
             _finish(attachment, state=state, error=error.message)
             return None
-        Attachment.objects.filter(pk=attachment.pk).update(attempts=attachment.attempts, error=error.message)
-        return float(30 * attachment.attempts)
+        delay = float(30 * attachment.attempts)
+        Attachment.objects.filter(pk=attachment.pk).update(
+            attempts=attachment.attempts,
+            error=error.message,
+            next_try_at=timezone.now() + timedelta(seconds=delay),
+        )
+        return delay
     content_type = sniff_content_type(content)
     name = f"media-{attachment.position + 1}.{_EXTENSIONS.get(content_type, 'bin')}"
     attachment.file.save(name, ContentFile(content), save=False)
@@ -85,6 +93,21 @@ def attachment_fetch(*, attachment_id: int) -> float | None:
     attachment.size = len(content)
     _finish(attachment, state=Attachment.STORED, error="")
     return None
+
+
+def attachments_sweep(*, older_than_s: float, limit: int = 200) -> int:
+    """Enqueue fetches that are overdue: never enqueued (the broker was down) or a retry that was lost."""
+    from channels_adapters import tasks
+
+    threshold = timezone.now() - timedelta(seconds=older_than_s)
+    ids = list(
+        Attachment.objects.filter(state=Attachment.PENDING, next_try_at__lte=threshold)
+        .order_by("next_try_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids:
+        Attachment.objects.filter(pk__in=ids).update(next_try_at=timezone.now())
+    return sum(1 for attachment_id in ids if enqueue_now(tasks.fetch_attachment, attachment_id))
 
 
 def _finish(attachment: Attachment, *, state: str, error: str) -> None:

@@ -9,7 +9,7 @@ provider accepted leaves the entry in `sending`; `outbound_reconcile` asks the p
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from channels_adapters.base import AdapterError, DeliveryUncertain, OutboundMess
 from channels_adapters.enqueue import enqueue_now, enqueue_on_commit
 from channels_adapters.registry import adapter_for_channel
 from config.errors import ChannelRuleError, ValidationError
+from contacts.addresses import normalize_phone
 from contacts.models import Identity
 from contacts.services import identity_set_opt_out
 from conversations.models import Conversation, Entry, Inbox
@@ -78,6 +79,27 @@ def message_send(
     identity = _recipient(conversation)
     if identity is None:
         raise ChannelRuleError("This customer has no phone number that can receive messages.")
+    channel_rules_check(conversation=conversation, channel=channel, identity=identity)
+    with transaction.atomic():
+        entry = entry_append(
+            conversation=conversation,
+            kind=Entry.MESSAGE,
+            direction=Entry.OUTBOUND,
+            channel=channel,
+            inbox=inbox,
+            body=text,
+            author=author,
+            provider="twilio",
+            delivery_status=Entry.QUEUED,
+            from_address=inbox.address,
+            to_address=identity.address,
+        )
+        enqueue_on_commit(tasks.deliver_entry, entry.pk)
+    return entry
+
+
+def channel_rules_check(*, conversation: Conversation, channel: str, identity: Identity) -> None:
+    """Refuse, with the reason, a send the channel's rules forbid: SMS after STOP, WhatsApp outside 24 hours."""
     if channel == Entry.SMS and identity.opted_out_at is not None:
         raise ChannelRuleError(
             f"{identity.address} texted STOP on {identity.opted_out_at:%Y-%m-%d %H:%M} UTC and cannot be sent SMS "
@@ -96,22 +118,6 @@ def message_send(
                 "WhatsApp allows free-form replies only within 24 hours of the customer's last WhatsApp message, "
                 f"which {when}. Use SMS or a WhatsApp template instead."
             )
-    with transaction.atomic():
-        entry = entry_append(
-            conversation=conversation,
-            kind=Entry.MESSAGE,
-            direction=Entry.OUTBOUND,
-            channel=channel,
-            inbox=inbox,
-            body=text,
-            author=author,
-            provider="twilio",
-            delivery_status=Entry.QUEUED,
-            from_address=inbox.address,
-            to_address=identity.address,
-        )
-        enqueue_on_commit(tasks.deliver_entry, entry.pk)
-    return entry
 
 
 def entry_deliver(*, entry_id: int) -> float | None:
@@ -164,6 +170,11 @@ def entry_status_apply(*, update: StatusUpdate, entry_id: int | None) -> Entry |
             entry = qs.filter(provider_id=update.provider_id).first()
         if entry is None:
             return None
+        if update.provider_id and (
+            (entry.provider_id and update.provider_id != entry.provider_id)
+            or update.provider_id in entry.data.get("earlier_provider_ids", [])
+        ):
+            return None  # a late callback about an earlier attempt of a message sent again
         fields: list[str] = []
         if update.provider_id and not entry.provider_id:
             entry.provider_id = update.provider_id
@@ -192,10 +203,21 @@ def entry_retry(*, entry: Entry, by: User) -> Entry:
         locked = Entry.objects.select_for_update().select_related("conversation").get(pk=entry.pk)
         if locked.direction != Entry.OUTBOUND or locked.delivery_status not in (Entry.FAILED, Entry.UNKNOWN):
             raise ValidationError("Only a failed message, or one whose fate is unknown, can be sent again.")
+        identity = Identity.objects.filter(
+            contact__conversation=locked.conversation_id,
+            kind="phone",
+            address=normalize_phone(locked.to_address).address,
+        ).first()
+        if identity is None:
+            raise ChannelRuleError("The number this message went to is no longer the customer's.")
+        channel_rules_check(conversation=locked.conversation, channel=locked.channel, identity=identity)
+        if locked.provider_id:
+            earlier = [*locked.data.get("earlier_provider_ids", []), locked.provider_id]
+            locked.data = {**locked.data, "earlier_provider_ids": earlier}
         locked.delivery_status = Entry.QUEUED
         locked.status_reason = ""
         locked.provider_id = ""
-        entry_touch(entry=locked, fields=["delivery_status", "status_reason", "provider_id"])
+        entry_touch(entry=locked, fields=["delivery_status", "status_reason", "provider_id", "data"])
         event_append(
             conversation=locked.conversation,
             event_type="entry.resend_requested",
@@ -213,44 +235,18 @@ def outbound_reconcile() -> dict[str, int]:
 
     now = timezone.now()
     stuck_before = now - timedelta(seconds=settings.OUTBOUND_STUCK_AFTER_S)
-    counts = {"reconciled": 0, "unknown": 0, "requeued": 0}
+    counts = {"reconciled": 0, "unknown": 0, "postponed": 0, "requeued": 0}
     stuck = list(
         Entry.objects.filter(delivery_status=Entry.SENDING, sending_started_at__lt=stuck_before)
         .select_related("inbox", "inbox__twilio_account")
         .order_by("sending_started_at")[:200]
     )
     for entry in stuck:
-        adapter = adapter_for_channel(entry.channel)
-        assert entry.sending_started_at is not None
-        since = (entry.sending_started_at - timedelta(minutes=5)).isoformat()
         try:
-            found = adapter.find_sent(
-                _outbound_message(entry), account=twilio_account_for_inbox(entry.inbox), since_iso=since
-            )
-        except AdapterError as error:
-            logger.warning("Could not reconcile entry %s: %s", entry.pk, error)
-            found = None
-            if now - entry.sending_started_at < timedelta(hours=24):
-                continue
-        if found is not None:
-            _entry_update(
-                entry.pk,
-                status=found.status,
-                provider_id=found.provider_id,
-                sent_at=now,
-                reason="",
-                expect=Entry.SENDING,
-            )
-            counts["reconciled"] += 1
-        else:
-            _entry_update(
-                entry.pk,
-                status=Entry.UNKNOWN,
-                expect=Entry.SENDING,
-                reason="The hub lost track of this message while sending it and Twilio has no record of it. "
-                "It was probably not sent; send it again if the customer still needs it.",
-            )
-            counts["unknown"] += 1
+            counts[_entry_reconcile(entry, now=now)] += 1
+        except Exception:
+            # One entry the provider cannot be asked about must not stop the others from being reconciled.
+            logger.exception("Could not reconcile entry %s", entry.pk)
     forgotten = Entry.objects.filter(
         delivery_status=Entry.QUEUED,
         direction=Entry.OUTBOUND,
@@ -261,6 +257,48 @@ def outbound_reconcile() -> dict[str, int]:
         if enqueue_now(tasks.deliver_entry, entry_id):
             counts["requeued"] += 1
     return counts
+
+
+def _entry_reconcile(entry: Entry, *, now: datetime) -> str:
+    """Settle one entry stuck in `sending`: sent (with the provider's id), unknown, or left for later."""
+    assert entry.sending_started_at is not None
+    adapter = adapter_for_channel(entry.channel)
+    # A minute of slack for clocks; candidates made before this attempt started are never ours.
+    since = (entry.sending_started_at - timedelta(minutes=1)).isoformat()
+    try:
+        candidates = adapter.find_sent(
+            _outbound_message(entry), account=twilio_account_for_inbox(entry.inbox), since_iso=since
+        )
+    except AdapterError as error:
+        if now - entry.sending_started_at < timedelta(hours=24):
+            logger.warning("Could not ask the provider about entry %s yet: %s", entry.pk, error)
+            return "postponed"
+        candidates = []
+    claimed = set(
+        Entry.objects.filter(provider=entry.provider, provider_id__in=[c.provider_id for c in candidates])
+        .exclude(pk=entry.pk)
+        .values_list("provider_id", flat=True)
+    )
+    earlier = set(entry.data.get("earlier_provider_ids", []))
+    found = next((c for c in candidates if c.provider_id not in claimed | earlier), None)
+    if found is not None:
+        _entry_update(
+            entry.pk,
+            status=found.status,
+            provider_id=found.provider_id,
+            sent_at=now,
+            reason="",
+            expect=Entry.SENDING,
+        )
+        return "reconciled"
+    _entry_update(
+        entry.pk,
+        status=Entry.UNKNOWN,
+        expect=Entry.SENDING,
+        reason="The hub lost track of this message while sending it and Twilio has no record of it. "
+        "It was probably not sent; send it again if the customer still needs it.",
+    )
+    return "unknown"
 
 
 # --- helpers ------------------------------------------------------------------------------------

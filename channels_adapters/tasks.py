@@ -52,8 +52,12 @@ def fetch_attachment(attachment_id: int) -> None:
 
 @shared_task
 def sweep_inbound_events() -> int:
-    from channels_adapters.inbound import inbound_events_sweep
+    from django.conf import settings
 
+    from channels_adapters.inbound import inbound_events_sweep
+    from channels_adapters.media import attachments_sweep
+
+    attachments_sweep(older_than_s=settings.INBOUND_SWEEP_AFTER_S)
     return inbound_events_sweep()
 
 

@@ -57,6 +57,8 @@ class Identity(models.Model):
     is_valid = models.BooleanField(default=True)
     # SMS opt-out: set by STOP, cleared by START; an opted-out number is not messaged.
     opted_out_at = models.DateTimeField(null=True, blank=True)
+    # When the last STOP or START was made, so keywords processed out of order keep the latest wish.
+    opt_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -51,13 +53,21 @@ def contact_resolve(*, kind: str, address: str, name: str = "") -> tuple[Contact
     return contact, identity
 
 
-def identity_set_opt_out(*, identity: Identity, opted_out: bool) -> bool:
-    """Record an SMS opt-out (STOP) or opt-in (START). Returns whether anything changed."""
-    if opted_out == (identity.opted_out_at is not None):
+def identity_set_opt_out(*, identity: Identity, opted_out: bool, at: datetime | None = None) -> bool:
+    """Record an SMS opt-out (STOP) or opt-in (START) made at `at`. Returns whether anything changed.
+
+    A keyword older than the last one applied changes nothing, so STOP and START processed out of order
+    leave the customer's latest wish in force.
+    """
+    at = at or timezone.now()
+    if identity.opt_changed_at is not None and at < identity.opt_changed_at:
         return False
-    identity.opted_out_at = timezone.now() if opted_out else None
-    identity.save(update_fields=["opted_out_at"])
-    return True
+    identity.opt_changed_at = at
+    changed = opted_out != (identity.opted_out_at is not None)
+    if changed:
+        identity.opted_out_at = at if opted_out else None
+    identity.save(update_fields=["opted_out_at", "opt_changed_at"])
+    return changed
 
 
 def _verified_identity(normalized: addresses.NormalizedAddress) -> Identity | None:

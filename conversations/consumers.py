@@ -1,12 +1,22 @@
-"""The agent's websocket: thin. It joins the groups its agent may see and answers catch-up requests."""
+"""The agent's websocket: thin. It joins the groups its agent may see, catches the page up, and repairs gaps.
+
+Realtime delivery through the channel layer is at most once (channels_redis drops frames for a full
+channel). So the consumer remembers what it forwarded. On every heartbeat it checks the settled part of the
+event log for events the agent may see and never received, and sends those. The page resumes a new socket
+from the position the server last confirmed (`upto`), not from the newest frame it happened to hear.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth.models import User
+from django.utils import timezone
 
 from conversations import realtime
 from conversations.selectors import (
@@ -21,19 +31,24 @@ from conversations.selectors import (
 
 CATCHUP_LIMIT = 1000
 CATCHUP_OVERLAP_S = 5.0
+# Events younger than this may still have lower-numbered company committing; they are checked next time.
+SETTLE_S = 5.0
 # channels_redis forgets group members after group_expiry; rejoin well before that.
 REJOIN_EVERY_S = 600.0
 
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    groups_joined: set[str]
-    conversation_id: int | None
-
     async def connect(self) -> None:
-        self.groups_joined = set()
-        self.conversation_id = None
-        self.user = self.scope.get("user")
-        if not await database_sync_to_async(_is_agent)(self.user):
+        self.groups_joined: set[str] = set()
+        self.conversation_id: int | None = None
+        # What this socket forwarded: the newest row seq per thread, and the seqs of the open thread's frames.
+        self.rows_seen: dict[int, int] = {}
+        self.thread_seen: set[int] = set()
+        self.verified_upto: int | None = None
+        scope_user = self.scope.get("user")
+        self.user_id = scope_user.pk if scope_user is not None and scope_user.is_authenticated else None
+        self.user = await database_sync_to_async(_load_agent)(self.user_id)
+        if self.user is None:
             await self.close(code=4403)
             return
         await self._join(await database_sync_to_async(_list_groups)(self.user))
@@ -54,12 +69,16 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         elif kind == "resume":
             await self._resume(content.get("after"))
         elif kind == "ping":
-            if time.monotonic() - self.joined_at > REJOIN_EVERY_S:
-                await self._refresh_groups()
-            await self.send_json({"type": "pong"})
+            await self._heartbeat()
 
     async def hub_frame(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["frame"])
+        frame = message["frame"]
+        conversation_id, seq = frame.get("conversation"), frame.get("seq", 0)
+        if "row" in frame and conversation_id is not None:
+            self.rows_seen[conversation_id] = max(seq, self.rows_seen.get(conversation_id, 0))
+        elif conversation_id == self.conversation_id:
+            self.thread_seen.add(seq)
+        await self.send_json(frame)
 
     # --- helpers -----------------------------------------------------------------------------------
     async def _join(self, groups: set[str]) -> None:
@@ -67,20 +86,54 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined |= groups
 
-    async def _refresh_groups(self) -> None:
-        """Rejoin what the agent may see now (membership expires; teams change), leave the rest."""
-        wanted = await database_sync_to_async(_list_groups)(self.user)
-        if self.conversation_id is not None and await database_sync_to_async(_can_see)(
-            self.user, self.conversation_id
-        ):
-            wanted.add(realtime.group_conversation(self.conversation_id))
+    async def _reload_user(self) -> bool:
+        """Read the agent again (deactivated, demoted, moved between teams); close the socket if they are gone."""
+        self.user = await database_sync_to_async(_load_agent)(self.user_id)
+        if self.user is None:
+            await self.close(code=4403)
+            return False
+        return True
+
+    async def _heartbeat(self) -> None:
+        if not await self._reload_user():
+            return
+        await self._refresh_groups()
+        if self.verified_upto is None:
+            await self.send_json({"type": "pong"})
+            return
+        repair = await database_sync_to_async(_catchup)(
+            self.user,
+            self.verified_upto,
+            self.conversation_id,
+            dict(self.rows_seen),
+            set(self.thread_seen),
+            0.0,
+        )
+        if repair is None:
+            await self.send_json({"type": "reload"})
+            return
+        self._verified(repair.upto)
+        if repair.frames:
+            await self.send_json({"type": "catchup", "frames": repair.frames, "upto": repair.upto})
         else:
-            self.conversation_id = None
+            await self.send_json({"type": "pong", "upto": repair.upto})
+
+    async def _refresh_groups(self) -> None:
+        """Join what the agent may see now and leave the rest (membership also expires in the layer)."""
+        wanted = await database_sync_to_async(_list_groups)(self.user)
+        if self.conversation_id is not None:
+            if await database_sync_to_async(_can_see)(self.user, self.conversation_id):
+                wanted.add(realtime.group_conversation(self.conversation_id))
+            else:
+                self.conversation_id = None
         for group in self.groups_joined - wanted:
             await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups_joined = set()
-        await self._join(wanted)
-        self.joined_at = time.monotonic()
+        rejoin_all = time.monotonic() - self.joined_at > REJOIN_EVERY_S
+        new = wanted if rejoin_all else wanted - self.groups_joined
+        self.groups_joined = wanted - new
+        await self._join(new)
+        if rejoin_all:
+            self.joined_at = time.monotonic()
 
     async def _subscribe(self, conversation_id: Any) -> None:
         if self.conversation_id is not None:
@@ -88,7 +141,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_discard(group, self.channel_name)
             self.groups_joined.discard(group)
             self.conversation_id = None
-        if conversation_id is None:
+            self.thread_seen = set()
+        if conversation_id is None or not await self._reload_user():
             return
         if not isinstance(conversation_id, int) or not await database_sync_to_async(_can_see)(
             self.user, conversation_id
@@ -102,18 +156,36 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _resume(self, after: Any) -> None:
         if not isinstance(after, int) or after < 0:
             return
-        frames = await database_sync_to_async(_catchup_frames)(self.user, after, self.conversation_id)
-        if frames is None:
+        catchup = await database_sync_to_async(_catchup)(
+            self.user,
+            after,
+            self.conversation_id,
+            dict(self.rows_seen),
+            set(self.thread_seen),
+            CATCHUP_OVERLAP_S,
+        )
+        if catchup is None:
             await self.send_json({"type": "reload"})
             return
-        await self.send_json({"type": "catchup", "frames": frames})
+        self._verified(catchup.upto)
+        await self.send_json({"type": "catchup", "frames": catchup.frames, "upto": catchup.upto})
+
+    def _verified(self, upto: int) -> None:
+        self.verified_upto = upto
+        self.thread_seen = {seq for seq in self.thread_seen if seq > upto}
+        self.rows_seen = {cid: seq for cid, seq in self.rows_seen.items() if seq > upto}
 
 
-def _is_agent(user: Any) -> bool:
-    return agent_sees_everything(user) or agent_profile(user) is not None
+def _load_agent(user_id: int | None) -> User | None:
+    if user_id is None:
+        return None
+    user = User.objects.select_related("agent").filter(pk=user_id, is_active=True).first()
+    if user is None or not (agent_sees_everything(user) or agent_profile(user) is not None):
+        return None
+    return user
 
 
-def _list_groups(user: Any) -> set[str]:
+def _list_groups(user: User) -> set[str]:
     groups = {realtime.group_agent(user.pk)}
     if agent_sees_everything(user):
         groups.add(realtime.GROUP_EVERYTHING)
@@ -122,38 +194,56 @@ def _list_groups(user: Any) -> set[str]:
     return groups
 
 
-def _can_see(user: Any, conversation_id: int) -> bool:
+def _can_see(user: User, conversation_id: int) -> bool:
     return conversation_visible_to(user).filter(pk=conversation_id).exists()
 
 
-def _catchup_frames(user: Any, after: int, open_conversation_id: int | None) -> list[realtime.Frame] | None:
-    """What the agent missed, rendered from the rows as they are now; None when a reload is needed."""
+@dataclass(frozen=True)
+class Catchup:
+    frames: list[realtime.Frame]
+    upto: int  # every settled event the agent may see up to here has now been sent
+
+
+def _catchup(
+    user: User,
+    after: int,
+    open_conversation_id: int | None,
+    rows_seen: dict[int, int],
+    thread_seen: set[int],
+    overlap_s: float,
+) -> Catchup | None:
+    """The frames for events after `after` that this socket has not forwarded; None when a reload is needed."""
     if not realtime_log_covers(after):
         return None  # the page is older than the log: what it missed has been pruned
-    events = realtime_events_since(
-        user=user, after=after, overlap_s=CATCHUP_OVERLAP_S, limit=CATCHUP_LIMIT + 1
-    )
+    events = realtime_events_since(user=user, after=after, overlap_s=overlap_s, limit=CATCHUP_LIMIT + 1)
     if len(events) > CATCHUP_LIMIT:
         return None
+    settled = timezone.now() - timedelta(seconds=SETTLE_S)
+    upto = max([after, *(event.pk for event in events if event.created_at <= settled)])
     latest: dict[int, int] = {}
-    entry_ids: dict[int, set[int]] = {}
+    missing_entries: set[int] = set()
+    thread_missing = False
     for event in events:
         if event.conversation_id is None:
             continue
-        latest[event.conversation_id] = event.pk
-        if event.entry_id is not None:
-            entry_ids.setdefault(event.conversation_id, set()).add(event.entry_id)
+        latest[event.conversation_id] = max(event.pk, latest.get(event.conversation_id, 0))
+        if event.conversation_id == open_conversation_id and event.pk not in thread_seen:
+            thread_missing = True
+            if event.entry_id is not None:
+                missing_entries.add(event.entry_id)
     frames: list[realtime.Frame] = []
     for conversation_id, seq in latest.items():
-        is_open = conversation_id == open_conversation_id
+        is_open = conversation_id == open_conversation_id and thread_missing
+        if seq <= rows_seen.get(conversation_id, 0) and not is_open:
+            continue
         list_frame, thread_frames = realtime.frames_build(
             seq=seq,
             type="catchup",
             conversation_id=conversation_id,
-            entry_ids=sorted(entry_ids.get(conversation_id, set())) if is_open else [],
+            entry_ids=sorted(missing_entries) if is_open else [],
             with_thread=is_open,
         )
-        if list_frame is not None:
+        if list_frame is not None and seq > rows_seen.get(conversation_id, 0):
             frames.append(list_frame)
         frames += thread_frames
-    return frames
+    return Catchup(frames=frames, upto=upto)

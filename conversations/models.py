@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from contacts.models import Contact
 
@@ -119,6 +120,8 @@ class Conversation(models.Model):
     )
     last_preview = models.CharField(max_length=200, blank=True)
     last_preview_direction = models.CharField(max_length=16, blank=True)
+    # Bumped (under the row lock) by every logged event of the thread, so a page keeps the newest drawing.
+    version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -296,10 +299,15 @@ class Attachment(models.Model):
     state = models.CharField(max_length=16, choices=STATE_CHOICES, default=PENDING)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a fetch is next due; the sweeper enqueues pending attachments whose time has long passed.
+    next_try_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["entry", "position"]
+        indexes = [
+            models.Index(fields=["next_try_at"], condition=Q(state="pending"), name="attachment_pending"),
+        ]
 
     INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 

@@ -21,6 +21,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -67,6 +68,8 @@ def event_record(
     payload: dict[str, Any] | None = None,
 ) -> RealtimeEvent:
     """Log the event inside the caller's transaction and publish it once that transaction commits."""
+    # The row lock this update takes orders the thread's events by commit, which event ids cannot.
+    Conversation.objects.filter(pk=conversation.pk).update(version=F("version") + 1)
     event = RealtimeEvent.objects.create(
         type=type, conversation=conversation, entry=entry, created_at=timezone.now(), payload=payload or {}
     )
@@ -128,31 +131,30 @@ def frames_build(
     }
     if not with_thread:
         return list_frame, []
-    thread_frame: Frame = {
-        "seq": seq,
-        "type": type,
-        "conversation": conversation_id,
-        "header": render_to_string("conversations/_thread_header.html", {"c": conversation, "seq": seq}),
-    }
-    frames = [thread_frame]
+    # The header and the event's entry travel together, so a frame lost on the way loses both or neither.
+    header = render_to_string("conversations/_thread_header.html", {"c": conversation, "seq": seq})
     entries = (
         Entry.objects.filter(pk__in=list(entry_ids), conversation_id=conversation_id)
         .select_related("author", "inbox")
         .prefetch_related("attachments")
+        .order_by("created_at", "id")
     )
+    frames: list[Frame] = []
     for entry in entries:
-        frames.append(
-            {
-                "seq": seq,
-                "type": type,
-                "conversation": conversation_id,
-                "entry": {
-                    "id": entry.pk,
-                    "version": entry.version,
-                    "html": render_to_string("conversations/_entry.html", {"entry": entry}),
-                },
-            }
-        )
+        frame: Frame = {
+            "seq": seq,
+            "type": type,
+            "conversation": conversation_id,
+            "entry": {
+                "id": entry.pk,
+                "version": entry.version,
+                "html": render_to_string("conversations/_entry.html", {"entry": entry}),
+            },
+        }
+        frames.append(frame)
+    if not frames:
+        frames.append({"seq": seq, "type": type, "conversation": conversation_id})
+    frames[0]["header"] = header
     return list_frame, frames
 
 

@@ -158,18 +158,23 @@ def realtime_log_covers(after: int) -> bool:
 
 
 def realtime_events_since(*, user: UserLike, after: int, overlap_s: float, limit: int) -> list[RealtimeEvent]:
-    """The logged events an agent may see after `after`, with a little overlap for late commits."""
+    """The logged events an agent may see after `after`.
+
+    With `overlap_s`, also those logged up to that long before event `after`: an event numbered lower
+    may have committed after the page read the log's position.
+    """
     from datetime import timedelta
 
-    marker = (
-        RealtimeEvent.objects.filter(id__lte=after)
-        .order_by("-id")
-        .values_list("created_at", flat=True)
-        .first()
-    )
     window = Q(id__gt=after)
-    if marker is not None:
-        window |= Q(created_at__gte=marker - timedelta(seconds=overlap_s), id__lte=after)
+    if overlap_s > 0:
+        marker = (
+            RealtimeEvent.objects.filter(id__lte=after)
+            .order_by("-id")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if marker is not None:
+            window |= Q(created_at__gte=marker - timedelta(seconds=overlap_s), id__lte=after)
     visible = Q(conversation__in=conversation_visible_to(user)) | Q(agent_id=user.pk)
     return list(RealtimeEvent.objects.filter(window).filter(visible).order_by("id")[:limit])
 

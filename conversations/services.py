@@ -236,10 +236,12 @@ def _thread_summary_update(
             conversation.last_preview_direction = entry.direction
             fields += ["last_activity_at", "last_preview", "last_preview_direction"]
     if entry.direction == Entry.INBOUND and entry.kind in (Entry.MESSAGE, Entry.CALL):
-        conversation.last_inbound_at = entry.created_at
-        conversation.last_inbound_channel = entry.channel
-        conversation.last_inbound_inbox = entry.inbox
-        fields += ["last_inbound_at", "last_inbound_channel", "last_inbound_inbox"]
+        # Where the customer last wrote from decides where the reply goes: only a newer message moves it.
+        if conversation.last_inbound_at is None or entry.created_at >= conversation.last_inbound_at:
+            conversation.last_inbound_at = entry.created_at
+            conversation.last_inbound_channel = entry.channel
+            conversation.last_inbound_inbox = entry.inbox
+            fields += ["last_inbound_at", "last_inbound_channel", "last_inbound_inbox"]
         if awaits_reply and conversation.waiting_since is None:
             conversation.waiting_since = entry.created_at
             fields.append("waiting_since")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -145,24 +146,29 @@ class TwilioMessagingAdapter:
 
     def find_sent(
         self, message: OutboundMessage, *, account: ProviderAccount, since_iso: str
-    ) -> SendResult | None:
+    ) -> list[SendResult]:
+        """Messages Twilio holds to the same number with the same text, created since `since_iso`, oldest first."""
         if account.sandbox:
             record = sandbox_find(reference=message.reference)
-            return SendResult(provider_id=record["id"], status="sent", sandbox=True) if record else None
+            return [SendResult(provider_id=record["id"], status="sent", sandbox=True)] if record else []
         to, sender = _addresses(message)
-        from datetime import datetime
-
         since = datetime.fromisoformat(since_iso)
         try:
-            candidates = twilio_client(account).messages.list(to=to, date_sent_after=since, limit=50)
+            # DateSent> is only as precise as a day at Twilio; the exact bound is checked below.
+            candidates = twilio_client(account).messages.list(to=to, date_sent_after=since, limit=100)
         except (TwilioRestException, requests.exceptions.RequestException) as error:
             raise AdapterError(f"Twilio could not be asked about the message: {error}") from error
-        for candidate in candidates:
-            if candidate.body == message.body and (not sender or candidate.from_ == sender):
-                return SendResult(
-                    provider_id=str(candidate.sid), status=STATUS_MAP.get(str(candidate.status), "sent")
-                )
-        return None
+        found = [
+            candidate
+            for candidate in candidates
+            if candidate.body == message.body
+            and (not sender or candidate.from_ == sender)
+            and (candidate.date_created is None or candidate.date_created >= since)
+        ]
+        found.sort(key=lambda candidate: candidate.date_created or since)
+        return [
+            SendResult(provider_id=str(c.sid), status=STATUS_MAP.get(str(c.status), "sent")) for c in found
+        ]
 
     # --- status callbacks ------------------------------------------------------------------------
     def parse_status(self, payload: dict[str, Any]) -> StatusUpdate:
@@ -319,8 +325,13 @@ def _rest_error(error: TwilioRestException) -> AdapterError:
             opted_out=code == 21610,
         )
     status = int(error.status or 0)
-    permanent = 400 <= status < 500 and status != 429
     detail = (error.msg or "").strip() or f"HTTP {status}"
+    if status >= 500:
+        # A gateway error can come back after Twilio created the message: never resend blindly.
+        return DeliveryUncertain(
+            f"Twilio answered {status} ({detail}); the message may have been sent.", code=str(code or status)
+        )
+    permanent = 400 <= status < 500 and status != 429
     return AdapterError(
         f"Twilio refused the message: {detail} (Twilio error {code or status})",
         permanent=permanent,

@@ -1,13 +1,15 @@
 // The agent page's live part: one websocket, idempotent upserts, catch-up after a reconnect.
-// Frames carry the event log's sequence number; rows are replaced only by newer seqs and entries only by
-// newer versions, so a frame heard twice (live and in a catch-up) changes nothing the second time.
+// Rows and the thread header carry their conversation's version, entries their own: a drawing is replaced
+// only by a newer one, so a frame heard twice (live and in a catch-up) changes nothing the second time.
+// `cursor` is the event-log position the server has confirmed this page holds everything up to; a new
+// socket resumes from it. Live frames never move it: a frame the channel layer dropped stays after it.
 (() => {
   "use strict";
   const body = document.body;
   const me = body.dataset.user || "";
   const openConversation = body.dataset.conversation ? Number(body.dataset.conversation) : null;
   const filter = { view: body.dataset.view || "all", status: body.dataset.status || "open" };
-  let lastSeq = Number(body.dataset.seq || 0);
+  let cursor = Number(body.dataset.seq || 0);
   let socket = null;
   let attempts = 0;
   let pingTimer = null;
@@ -56,7 +58,7 @@
     const row = fromHTML(html).querySelector(".conversation-row");
     if (!row) return;
     const existing = document.getElementById(row.id);
-    if (existing && Number(existing.dataset.seq) > Number(row.dataset.seq)) return;
+    if (existing && Number(existing.dataset.version) > Number(row.dataset.version)) return;
     if (existing) existing.remove();
     if (body.dataset.inbox && !existing) {
       // Filtered by inbox: only rows already shown are updated; a reload shows newcomers.
@@ -113,13 +115,16 @@
     const header = fromHTML(html).querySelector(".thread-header");
     const existing = $("thread-header");
     if (!header || !existing) return;
-    if (Number(existing.dataset.seq) > Number(header.dataset.seq)) return;
+    if (Number(existing.dataset.version) > Number(header.dataset.version)) return;
     existing.replaceWith(header);
     localizeTimes(header);
   }
 
+  function confirmed(upto) {
+    if (typeof upto === "number") cursor = Math.max(cursor, upto);
+  }
+
   function applyFrame(frame) {
-    if (typeof frame.seq === "number") lastSeq = Math.max(lastSeq, frame.seq);
     if (frame.row) upsertRow(frame.row);
     if (frame.conversation === openConversation) {
       if (frame.header) replaceHeader(frame.header);
@@ -139,16 +144,19 @@
       attempts = 0;
       setConnection("live", "live");
       if (openConversation) send({ type: "subscribe", conversation: openConversation });
-      send({ type: "resume", after: lastSeq });
+      send({ type: "resume", after: cursor });
       clearInterval(pingTimer);
       pingTimer = setInterval(() => send({ type: "ping" }), 25000);
     });
     socket.addEventListener("message", (event) => {
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
-      if (message.type === "catchup") message.frames.forEach(applyFrame);
+      if (message.type === "catchup") {
+        message.frames.forEach(applyFrame);
+        confirmed(message.upto);
+      } else if (message.type === "pong") confirmed(message.upto);
       else if (message.type === "reload") location.reload();
-      else if (message.type === "hello" || message.type === "pong" || message.type === "error") return;
+      else if (message.type === "hello" || message.type === "error") return;
       else applyFrame(message);
     });
     socket.addEventListener("close", () => {
@@ -256,6 +264,10 @@
   }
   if (timeline) timeline.scrollTop = timeline.scrollHeight;
   // A handle for people and tests debugging the live connection.
-  window.hubRealtime = { get socket() { return socket; }, get lastSeq() { return lastSeq; } };
+  window.hubRealtime = {
+    get socket() { return socket; },
+    get cursor() { return cursor; },
+    ping() { send({ type: "ping" }); },
+  };
   connect();
 })();

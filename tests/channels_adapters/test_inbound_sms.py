@@ -324,3 +324,67 @@ def test_a_thread_gets_the_number_as_first_seen(deliver_inbound, inbox_support) 
     deliver_inbound(twilio_fixture("inbound_sms", From="+1 (415) 555-0142"))
     assert Identity.objects.get().address == "+14155550142"
     assert Entry.objects.get().to_address == SUPPORT_NUMBER
+
+
+def stored_event(params: dict[str, str], received_at: str) -> InboundEvent:
+    return InboundEvent.objects.create(
+        kind="twilio_messaging",
+        idempotency_key=f"twilio:message:{params['MessageSid']}",
+        payload=params,
+        received_at=received_at,
+    )
+
+
+@pytest.mark.django_db
+def test_a_message_processed_late_keeps_its_place_and_does_not_move_the_reply_channel(inbox_support) -> None:
+    earlier = stored_event(twilio_fixture("inbound_sms", Body="first, by SMS"), "2026-11-01T10:00:00Z")
+    later = stored_event(
+        twilio_fixture("inbound_whatsapp", Body="second, by WhatsApp"), "2026-11-01T10:00:05Z"
+    )
+    inbound_event_process(event_id=later.pk)
+    inbound_event_process(event_id=earlier.pk)  # the sweeper got to it last
+    conversation = thread_of("+14155550142")
+    bodies = list(
+        conversation.entries.filter(kind="message")
+        .order_by("created_at", "id")
+        .values_list("body", flat=True)
+    )
+    assert bodies == ["first, by SMS", "second, by WhatsApp"]
+    assert conversation.last_inbound_channel == "whatsapp"
+
+
+@pytest.mark.django_db
+def test_stop_and_start_processed_out_of_order_keep_the_customers_latest_wish(inbox_support) -> None:
+    stop = stored_event(
+        twilio_fixture("inbound_sms", Body="STOP", MessageSid="SMstop"), "2026-11-01T10:00:00Z"
+    )
+    start = stored_event(
+        twilio_fixture("inbound_sms", Body="START", MessageSid="SMstart"), "2026-11-01T10:00:05Z"
+    )
+    inbound_event_process(event_id=start.pk)
+    inbound_event_process(event_id=stop.pk)
+    assert Identity.objects.get().opted_out_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_media_whose_fetch_was_never_enqueued_is_swept(
+    twilio_post, inbox_support, fake_twilio, settings
+) -> None:
+    from channels_adapters.tasks import sweep_inbound_events
+    from tests.channels_adapters.test_faults import broker_at, closed_port
+
+    fake_twilio.state.media["/media/ME0"] = (PNG, "image/png")
+    params = twilio_fixture("inbound_mms", NumMedia="1", MediaUrl0=f"{fake_twilio.url}/media/ME0")
+    del params["MediaUrl1"]
+    # The message is processed, but the broker dies before the media fetch is enqueued.
+    from channels_adapters.inbound import inbound_event_process
+
+    with broker_at(f"redis://127.0.0.1:{closed_port()}/0"):
+        assert twilio_post(PATH, params).status_code == 200
+        inbound_event_process(event_id=InboundEvent.objects.get().pk)
+    attachment = Attachment.objects.get()
+    assert attachment.state == Attachment.PENDING
+    settings.INBOUND_SWEEP_AFTER_S = 0
+    sweep_inbound_events.apply()
+    attachment.refresh_from_db()
+    assert attachment.state == Attachment.STORED

@@ -136,7 +136,7 @@ def test_transient_errors_retry_with_backoff_then_give_up(
     sms_thread, agent_alice, fake_twilio, settings, django_capture_on_commit_callbacks
 ) -> None:
     settings.OUTBOUND_MAX_ATTEMPTS = 3
-    fake_twilio.state.failures[CUSTOMER] = (503, 20500, "Service unavailable")
+    fake_twilio.state.failures[CUSTOMER] = (429, 20429, "Too many requests")
     with django_capture_on_commit_callbacks(execute=True):
         entry = send(sms_thread, agent_alice)
     entry.refresh_from_db()
@@ -273,3 +273,88 @@ def test_a_non_breaking_space_does_not_reach_an_sms(
 def test_an_agent_cannot_send_from_an_inbox_they_cannot_see(sms_thread, agent_alice, inbox_sales) -> None:
     with pytest.raises(ValidationError, match="cannot send from that inbox"):
         send(sms_thread, agent_alice, inbox=inbox_sales)
+
+
+@pytest.mark.django_db
+def test_a_twilio_server_error_is_not_retried_blindly(sms_thread, agent_alice, fake_twilio) -> None:
+    """A 5xx can come back after Twilio created the message: the entry waits for reconciliation."""
+    fake_twilio.state.failures[CUSTOMER] = (502, 0, "Bad gateway")
+    entry = send(sms_thread, agent_alice)
+    assert entry_deliver(entry_id=entry.pk) is None
+    entry.refresh_from_db()
+    assert entry.delivery_status == "sending"
+    assert "may have been sent" in entry.status_reason
+
+
+@pytest.mark.django_db
+def test_reconciling_never_takes_the_id_of_another_message_with_the_same_text(
+    sms_thread, agent_alice, fake_twilio, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        first = send(sms_thread, agent_alice, body="Thanks!")
+    first.refresh_from_db()
+    assert first.delivery_status == "sent"
+    # The same words again; this attempt never reached Twilio, but the worker died after claiming it.
+    second = send(sms_thread, agent_alice, body="Thanks!")
+    Entry.objects.filter(pk=second.pk).update(delivery_status="sending", sending_started_at=timezone.now())
+    Entry.objects.filter(pk=second.pk).update(sending_started_at=timezone.now() - timedelta(hours=1))
+    counts = outbound_reconcile()
+    second.refresh_from_db()
+    assert counts["unknown"] == 1
+    assert second.delivery_status == "unknown"
+    assert second.provider_id == ""
+
+
+@pytest.mark.django_db
+def test_one_entry_that_cannot_be_reconciled_does_not_stop_the_others(
+    sms_thread, agent_alice, fake_twilio, monkeypatch
+) -> None:
+    from channels_adapters import outbound
+
+    stuck = [send(sms_thread, agent_alice, body=f"stuck {n}") for n in range(2)]
+    Entry.objects.filter(pk__in=[e.pk for e in stuck]).update(
+        delivery_status="sending", sending_started_at=timezone.now() - timedelta(hours=1)
+    )
+    real = outbound._entry_reconcile
+
+    def flaky(entry, *, now):
+        if entry.pk == stuck[0].pk:
+            raise RuntimeError("boom")
+        return real(entry, now=now)
+
+    monkeypatch.setattr(outbound, "_entry_reconcile", flaky)
+    assert outbound_reconcile()["unknown"] == 1
+    assert Entry.objects.get(pk=stuck[1].pk).delivery_status == "unknown"
+
+
+@pytest.mark.django_db
+def test_send_again_checks_the_channel_rules_again(sms_thread, agent_alice, deliver_inbound) -> None:
+    from channels_adapters.outbound import entry_retry
+
+    entry = send(sms_thread, agent_alice)
+    Entry.objects.filter(pk=entry.pk).update(delivery_status="failed", status_reason="Twilio error")
+    deliver_inbound(twilio_fixture("inbound_sms", Body="STOP", MessageSid="SM" + "5" * 32))
+    with pytest.raises(ChannelRuleError, match="texted STOP"):
+        entry_retry(entry=entry, by=agent_alice)
+    assert Entry.objects.get(pk=entry.pk).delivery_status == "failed"
+
+
+@pytest.mark.django_db
+def test_a_late_callback_about_an_earlier_attempt_does_not_touch_the_new_one(
+    sms_thread, agent_alice, fake_twilio, twilio_post, django_capture_on_commit_callbacks
+) -> None:
+    from channels_adapters.outbound import entry_retry
+
+    fake_twilio.state.failures[CUSTOMER] = (400, 21211, "invalid")
+    with django_capture_on_commit_callbacks(execute=True):
+        entry = send(sms_thread, agent_alice)
+    Entry.objects.filter(pk=entry.pk).update(provider_id="SMfirstattempt")  # Twilio did take the first one
+    del fake_twilio.state.failures[CUSTOMER]
+    with django_capture_on_commit_callbacks(execute=True):
+        entry_retry(entry=Entry.objects.get(pk=entry.pk), by=agent_alice)
+    entry.refresh_from_db()
+    assert entry.delivery_status == "sent"
+    late = twilio_fixture("status_undelivered", MessageSid="SMfirstattempt", SmsSid="SMfirstattempt")
+    twilio_post("/webhooks/twilio/messaging/status/", late, query=f"entry={entry.pk}")
+    entry.refresh_from_db()
+    assert entry.delivery_status == "sent"

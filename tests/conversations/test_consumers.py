@@ -183,3 +183,68 @@ async def test_a_page_older_than_the_pruned_log_is_told_to_reload(agent_alice, i
     await alice.send_json_to({"type": "resume", "after": seen})
     assert (await receive_until(alice, lambda m: m.get("type") in ("reload", "catchup")))["type"] == "reload"
     await alice.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_frame_the_channel_layer_dropped_is_repaired_on_the_next_heartbeat(
+    agent_alice, inbox_support, monkeypatch
+) -> None:
+    from conversations import consumers, realtime
+
+    monkeypatch.setattr(consumers, "SETTLE_S", 0.0)
+    first = await sync_to_async(inbound)(inbox_support)
+    alice = await connect(agent_alice)
+    await alice.connect()
+    await alice.receive_json_from()
+    await alice.send_json_to({"type": "subscribe", "conversation": first.conversation_id})
+    await alice.send_json_to({"type": "resume", "after": await sync_to_async(realtime_latest_seq)()})
+    await receive_until(alice, lambda m: m.get("type") == "catchup")
+    # The layer drops this one (a full channel in channels_redis drops silently).
+    monkeypatch.setattr(realtime, "_publish_safely", lambda *args: None)
+    lost = await sync_to_async(inbound)(inbox_support, body="the frame that never came")
+    monkeypatch.undo()
+    monkeypatch.setattr(consumers, "SETTLE_S", 0.0)
+    assert await alice.receive_nothing(timeout=0.3)
+    await alice.send_json_to({"type": "ping"})
+    repair = await receive_until(alice, lambda m: m.get("type") in ("catchup", "pong"))
+    assert repair["type"] == "catchup"
+    assert [f["entry"]["id"] for f in repair["frames"] if "entry" in f] == [lost.pk]
+    assert any("the frame that never came" in f.get("row", "") for f in repair["frames"])
+    # Nothing is missing any more: the next heartbeat only confirms the position.
+    await alice.send_json_to({"type": "ping"})
+    assert (await receive_until(alice, lambda m: m.get("type") in ("catchup", "pong")))["type"] == "pong"
+    await alice.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_deactivated_agents_socket_is_closed_on_the_next_heartbeat(agent_alice) -> None:
+    alice = await connect(agent_alice)
+    await alice.connect()
+    await alice.receive_json_from()
+    agent_alice.is_active = False
+    await sync_to_async(agent_alice.save)()
+    await alice.send_json_to({"type": "ping"})
+    output = await alice.receive_output(timeout=3)
+    assert output["type"] == "websocket.close"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_demoted_manager_stops_hearing_other_teams(team_sales, inbox_sales, inbox_support) -> None:
+    from conversations.models import AgentProfile
+    from tests.factories import agent
+
+    maria = await sync_to_async(agent)("manager_demoted", role=AgentProfile.MANAGER, teams=(team_sales,))
+    socket = await connect(maria)
+    await socket.connect()
+    await socket.receive_json_from()
+    await sync_to_async(AgentProfile.objects.filter(user=maria).update)(role=AgentProfile.AGENT)
+    await socket.send_json_to({"type": "ping"})
+    await receive_until(socket, lambda m: m.get("type") == "pong")
+    await sync_to_async(inbound)(inbox_support, body="support only")
+    assert await socket.receive_nothing(timeout=0.5)
+    await sync_to_async(inbound)(inbox_sales, phone="+12125550187", body="sales")
+    assert "sales" in (await receive_until(socket, lambda m: m.get("row")))["row"]
+    await socket.disconnect()

@@ -117,3 +117,16 @@ def test_a_thread_belongs_to_every_inbox_its_entries_came_through(thread, inbox_
         body="Also a sales question",
     )
     assert set(thread.inboxes.values_list("name", flat=True)) == {"Support line", "Sales line"}
+
+
+@pytest.mark.django_db
+def test_every_logged_event_bumps_the_threads_version_and_frames_carry_it(thread, agent_alice) -> None:
+    from conversations.realtime import frames_build
+
+    before = Conversation.objects.get(pk=thread.pk).version
+    conversation_set_status(conversation=thread, status="pending", by=agent_alice)
+    after = Conversation.objects.get(pk=thread.pk).version
+    assert after > before
+    row, thread_frames = frames_build(seq=1, type="t", conversation_id=thread.pk, entry_ids=[])
+    assert f'data-version="{after}"' in row["row"]
+    assert f'data-version="{after}"' in thread_frames[0]["header"]

@@ -16,7 +16,9 @@ from django.test import Client
 from twilio.request_validator import RequestValidator
 
 from config.celery import app as celery_app
-from conversations.models import AgentProfile, Conversation, Inbox, Team
+from contacts.services import contact_resolve
+from conversations.models import AgentProfile, Conversation, Entry, Inbox, Team
+from conversations.services import conversation_get_or_create, entry_append
 from tests import factories
 from tests.fakes.twilio_api import FakeTwilioServer
 
@@ -170,6 +172,22 @@ def deliver_inbound(twilio_post: TwilioPost, django_capture_on_commit_callbacks:
         return response
 
     return deliver
+
+
+def sms_in(
+    inbox: Inbox,
+    body: str = "Hello?",
+    *,
+    phone: str = "+14155550142",
+    conversation: Conversation | None = None,
+) -> Entry:
+    """An inbound SMS appended straight to the customer's thread through the service (no webhook)."""
+    if conversation is None:
+        contact, _ = contact_resolve(kind="phone", address=phone)
+        conversation = conversation_get_or_create(contact=contact)
+    return entry_append(
+        conversation=conversation, kind="message", direction="inbound", channel="sms", inbox=inbox, body=body
+    )
 
 
 def thread_of(phone: str) -> Conversation:

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from conversations.models import Entry
-from tests.conftest import thread_of, twilio_fixture
+from tests.conftest import sms_in, thread_of, twilio_fixture
 
 
 @pytest.fixture
@@ -63,17 +63,8 @@ def test_a_merged_away_id_answers_with_the_survivor(api, sms_thread) -> None:
 
 @pytest.mark.django_db
 def test_the_timeline_is_cursor_paginated_with_the_contract_fields(api, sms_thread, inbox_support) -> None:
-    from conversations.services import entry_append
-
     for n in range(5):
-        entry_append(
-            conversation=sms_thread,
-            kind="message",
-            direction="inbound",
-            channel="sms",
-            inbox=inbox_support,
-            body=f"n{n}",
-        )
+        sms_in(inbox_support, f"n{n}", conversation=sms_thread)
     first = api.get(f"/api/v1/contacts/{sms_thread.contact_id}/timeline/", {"page_size": 3}).json()
     assert [e["body"] for e in first["results"]] == ["n4", "n3", "n2"]
     entry = first["results"][0]

@@ -11,9 +11,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from config.asgi import application
-from contacts.services import contact_resolve
 from conversations.selectors import realtime_latest_seq
-from conversations.services import conversation_get_or_create, entry_append
+from tests.conftest import sms_in
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 
@@ -22,14 +21,6 @@ def session_cookie(user: Any) -> tuple[bytes, bytes]:
     client = Client()
     client.force_login(user)
     return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
-
-
-def inbound(inbox: Any, phone: str = "+14155550142", body: str = "Hello?") -> Any:
-    contact, _ = contact_resolve(kind="phone", address=phone)
-    conversation = conversation_get_or_create(contact=contact)
-    return entry_append(
-        conversation=conversation, kind="message", direction="inbound", channel="sms", inbox=inbox, body=body
-    )
 
 
 async def connect(user: Any, origin: tuple[bytes, bytes] = ORIGIN) -> WebsocketCommunicator:
@@ -76,7 +67,7 @@ async def test_a_new_message_reaches_the_agents_of_its_inbox_only(
     assert (await alice.connect())[0] and (await bob.connect())[0]
     assert (await alice.receive_json_from())["type"] == "hello"
     assert (await bob.receive_json_from())["type"] == "hello"
-    entry = await sync_to_async(inbound)(inbox_support, body="Is the blue model back?")
+    entry = await sync_to_async(sms_in)(inbox_support, body="Is the blue model back?")
     frame = await receive_until(alice, lambda m: m.get("row"))
     assert frame["conversation"] == entry.conversation_id
     assert "Is the blue model back?" in frame["row"]
@@ -89,13 +80,13 @@ async def test_a_new_message_reaches_the_agents_of_its_inbox_only(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_an_open_thread_gets_its_entries_live(agent_alice, inbox_support) -> None:
-    first = await sync_to_async(inbound)(inbox_support)
+    first = await sync_to_async(sms_in)(inbox_support)
     alice = await connect(agent_alice)
     await alice.connect()
     await alice.receive_json_from()
     await alice.send_json_to({"type": "subscribe", "conversation": first.conversation_id})
     await asyncio.sleep(0.1)
-    second = await sync_to_async(inbound)(inbox_support, body="<script>window.__xss=1</script>")
+    second = await sync_to_async(sms_in)(inbox_support, body="<script>window.__xss=1</script>")
     frame = await receive_until(alice, lambda m: m.get("entry"))
     assert frame["entry"]["id"] == second.pk
     assert "&lt;script&gt;" in frame["entry"]["html"]
@@ -106,7 +97,7 @@ async def test_an_open_thread_gets_its_entries_live(agent_alice, inbox_support) 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_subscribing_to_another_teams_thread_is_not_found(agent_alice, inbox_sales) -> None:
-    hidden = await sync_to_async(inbound)(inbox_sales, phone="+12125550187")
+    hidden = await sync_to_async(sms_in)(inbox_sales, phone="+12125550187")
     alice = await connect(agent_alice)
     await alice.connect()
     await alice.receive_json_from()
@@ -114,7 +105,7 @@ async def test_subscribing_to_another_teams_thread_is_not_found(agent_alice, inb
         await alice.send_json_to({"type": "subscribe", "conversation": conversation_id})
         answer = await alice.receive_json_from()
         assert answer == {"type": "error", "error": "not_found", "conversation": conversation_id}
-    await sync_to_async(inbound)(inbox_sales, phone="+12125550187", body="secret")
+    await sync_to_async(sms_in)(inbox_sales, phone="+12125550187", body="secret")
     assert await alice.receive_nothing(timeout=0.5)
     await alice.disconnect()
 
@@ -124,11 +115,11 @@ async def test_subscribing_to_another_teams_thread_is_not_found(agent_alice, inb
 async def test_after_a_gap_resume_sends_what_was_missed_and_only_what_the_agent_may_see(
     agent_alice, inbox_support, inbox_sales
 ) -> None:
-    first = await sync_to_async(inbound)(inbox_support)
+    first = await sync_to_async(sms_in)(inbox_support)
     seen = await sync_to_async(realtime_latest_seq)()
     # While the agent is away: two messages in their thread, one in another team's.
-    missed = [await sync_to_async(inbound)(inbox_support, body=f"missed {n}") for n in range(2)]
-    await sync_to_async(inbound)(inbox_sales, phone="+12125550187", body="not yours")
+    missed = [await sync_to_async(sms_in)(inbox_support, body=f"missed {n}") for n in range(2)]
+    await sync_to_async(sms_in)(inbox_sales, phone="+12125550187", body="not yours")
     alice = await connect(agent_alice)
     await alice.connect()
     await alice.receive_json_from()
@@ -149,7 +140,7 @@ async def test_a_gap_too_large_asks_for_a_reload(agent_alice, inbox_support, mon
 
     monkeypatch.setattr(consumers, "CATCHUP_LIMIT", 2)
     for n in range(4):
-        await sync_to_async(inbound)(inbox_support, body=f"m{n}")
+        await sync_to_async(sms_in)(inbox_support, body=f"m{n}")
     alice = await connect(agent_alice)
     await alice.connect()
     await alice.receive_json_from()
@@ -166,10 +157,10 @@ async def test_a_page_older_than_the_pruned_log_is_told_to_reload(agent_alice, i
     from conversations.models import RealtimeEvent
     from conversations.realtime import event_log_prune
 
-    await sync_to_async(inbound)(inbox_support)
+    await sync_to_async(sms_in)(inbox_support)
     seen = await sync_to_async(realtime_latest_seq)()
-    await sync_to_async(inbound)(inbox_support, body="pruned away")
-    await sync_to_async(inbound)(inbox_support, body="still in the log")
+    await sync_to_async(sms_in)(inbox_support, body="pruned away")
+    await sync_to_async(sms_in)(inbox_support, body="still in the log")
     # The event right after the page's position falls out of the retention window.
     from django.utils import timezone
 
@@ -193,7 +184,7 @@ async def test_a_frame_the_channel_layer_dropped_is_repaired_on_the_next_heartbe
     from conversations import consumers, realtime
 
     monkeypatch.setattr(consumers, "SETTLE_S", 0.0)
-    first = await sync_to_async(inbound)(inbox_support)
+    first = await sync_to_async(sms_in)(inbox_support)
     alice = await connect(agent_alice)
     await alice.connect()
     await alice.receive_json_from()
@@ -202,7 +193,7 @@ async def test_a_frame_the_channel_layer_dropped_is_repaired_on_the_next_heartbe
     await receive_until(alice, lambda m: m.get("type") == "catchup")
     # The layer drops this one (a full channel in channels_redis drops silently).
     monkeypatch.setattr(realtime, "_publish_safely", lambda *args: None)
-    lost = await sync_to_async(inbound)(inbox_support, body="the frame that never came")
+    lost = await sync_to_async(sms_in)(inbox_support, body="the frame that never came")
     monkeypatch.undo()
     monkeypatch.setattr(consumers, "SETTLE_S", 0.0)
     assert await alice.receive_nothing(timeout=0.3)
@@ -243,8 +234,8 @@ async def test_a_demoted_manager_stops_hearing_other_teams(team_sales, inbox_sal
     await sync_to_async(AgentProfile.objects.filter(user=maria).update)(role=AgentProfile.AGENT)
     await socket.send_json_to({"type": "ping"})
     await receive_until(socket, lambda m: m.get("type") == "pong")
-    await sync_to_async(inbound)(inbox_support, body="support only")
+    await sync_to_async(sms_in)(inbox_support, body="support only")
     assert await socket.receive_nothing(timeout=0.5)
-    await sync_to_async(inbound)(inbox_sales, phone="+12125550187", body="sales")
+    await sync_to_async(sms_in)(inbox_sales, phone="+12125550187", body="sales")
     assert "sales" in (await receive_until(socket, lambda m: m.get("row")))["row"]
     await socket.disconnect()

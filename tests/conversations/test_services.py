@@ -6,7 +6,6 @@ import pytest
 from django.db import IntegrityError
 
 from config.errors import ValidationError
-from contacts.services import contact_resolve
 from conversations.models import Conversation, Entry, Episode
 from conversations.services import (
     conversation_assign,
@@ -15,21 +14,12 @@ from conversations.services import (
     entry_append,
     note_add,
 )
+from tests.conftest import sms_in
 
 
 @pytest.fixture
 def thread(inbox_support):
-    contact, _ = contact_resolve(kind="phone", address="+14155550142")
-    conversation = conversation_get_or_create(contact=contact)
-    entry_append(
-        conversation=conversation,
-        kind="message",
-        direction="inbound",
-        channel="sms",
-        inbox=inbox_support,
-        body="Hello?",
-    )
-    return conversation
+    return sms_in(inbox_support).conversation
 
 
 @pytest.mark.django_db
@@ -108,14 +98,7 @@ def test_a_note_does_not_answer_the_customer(thread, agent_alice) -> None:
 
 @pytest.mark.django_db
 def test_a_thread_belongs_to_every_inbox_its_entries_came_through(thread, inbox_sales) -> None:
-    entry_append(
-        conversation=thread,
-        kind="message",
-        direction="inbound",
-        channel="sms",
-        inbox=inbox_sales,
-        body="Also a sales question",
-    )
+    sms_in(inbox_sales, "Also a sales question", conversation=thread)
     assert set(thread.inboxes.values_list("name", flat=True)) == {"Support line", "Sales line"}
 
 

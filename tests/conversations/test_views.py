@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from conversations.models import Entry
-from tests.conftest import thread_of, twilio_fixture
+from tests.conftest import sms_in, thread_of, twilio_fixture
 
 
 @pytest.mark.django_db
@@ -85,17 +85,8 @@ def test_status_and_assignment_from_the_thread(alice_client, sms_thread, agent_a
 
 @pytest.mark.django_db
 def test_older_entries_load_by_cursor(alice_client, sms_thread, inbox_support) -> None:
-    from conversations.services import entry_append
-
     for n in range(60):
-        entry_append(
-            conversation=sms_thread,
-            kind="message",
-            direction="inbound",
-            channel="sms",
-            inbox=inbox_support,
-            body=f"message number {n:02d}",
-        )
+        sms_in(inbox_support, f"message number {n:02d}", conversation=sms_thread)
     page = alice_client.get(f"/inbox/{sms_thread.pk}/").content.decode()
     assert "message number 59" in page and "message number 05" not in page
     cursor = page.split('data-url="')[1].split('"')[0].replace("&amp;", "&")

@@ -7,26 +7,16 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from contacts.services import contact_resolve
 from conversations.models import Attachment, Entry
 from conversations.selectors import conversation_visible_to
-from conversations.services import conversation_get_or_create, entry_append
+from tests.conftest import sms_in
 
 
 @pytest.fixture
 def sales_thread(inbox_sales):
-    contact, _ = contact_resolve(kind="phone", address="+12125550187")
-    conversation = conversation_get_or_create(contact=contact)
-    entry = entry_append(
-        conversation=conversation,
-        kind="message",
-        direction="inbound",
-        channel="sms",
-        inbox=inbox_sales,
-        body="Team discount for 20 pairs?",
-    )
+    entry = sms_in(inbox_sales, "Team discount for 20 pairs?", phone="+12125550187")
     Attachment.objects.create(entry=entry, state="stored", content_type="image/png", filename="a.png")
-    return conversation
+    return entry.conversation
 
 
 @pytest.mark.django_db
@@ -43,14 +33,7 @@ def test_agents_see_threads_of_their_teams_inboxes_managers_see_all(
 def test_a_new_inbox_in_the_thread_makes_it_visible_to_that_team_whole(
     sales_thread, inbox_support, agent_alice
 ) -> None:
-    entry_append(
-        conversation=sales_thread,
-        kind="message",
-        direction="inbound",
-        channel="sms",
-        inbox=inbox_support,
-        body="Also, a support question",
-    )
+    sms_in(inbox_support, "Also, a support question", conversation=sales_thread)
     assert list(conversation_visible_to(agent_alice)) == [sales_thread]
 
 

@@ -203,11 +203,7 @@ def entry_retry(*, entry: Entry, by: User) -> Entry:
         locked = Entry.objects.select_for_update().select_related("conversation").get(pk=entry.pk)
         if locked.direction != Entry.OUTBOUND or locked.delivery_status not in (Entry.FAILED, Entry.UNKNOWN):
             raise ValidationError("Only a failed message, or one whose fate is unknown, can be sent again.")
-        identity = Identity.objects.filter(
-            contact__conversation=locked.conversation_id,
-            kind="phone",
-            address=normalize_phone(locked.to_address).address,
-        ).first()
+        identity = _entry_recipient(locked)
         if identity is None:
             raise ChannelRuleError("The number this message went to is no longer the customer's.")
         channel_rules_check(conversation=locked.conversation, channel=locked.channel, identity=identity)
@@ -336,8 +332,6 @@ def _recipient(conversation: Conversation) -> Identity | None:
         .first()
     )
     if last_from:
-        from contacts.addresses import normalize_phone
-
         match = phones.filter(address=normalize_phone(last_from).address).first()
         if match is not None:
             return match
@@ -416,13 +410,16 @@ def _entry_update(
             entry_touch(entry=entry, fields=fields)
 
 
-def _recipient_opted_out(entry: Entry) -> None:
-    from contacts.addresses import normalize_phone
-
-    identity = Identity.objects.filter(
+def _entry_recipient(entry: Entry) -> Identity | None:
+    """The customer's phone identity an outbound entry was addressed to."""
+    return Identity.objects.filter(
         contact__conversation=entry.conversation_id,
         kind="phone",
         address=normalize_phone(entry.to_address).address,
     ).first()
+
+
+def _recipient_opted_out(entry: Entry) -> None:
+    identity = _entry_recipient(entry)
     if identity is not None:
         identity_set_opt_out(identity=identity, opted_out=True)

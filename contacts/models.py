@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import models
 from django.db.models import Q
 
@@ -73,6 +71,3 @@ class Identity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.address}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "address": self.address, "verified": self.verified, "valid": self.is_valid}

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -345,11 +343,3 @@ class RealtimeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} #{self.pk}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.pk,
-            "type": self.type,
-            "conversation": self.conversation_id,
-            "entry": self.entry_id,
-        }

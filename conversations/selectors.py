@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
@@ -177,7 +176,3 @@ def realtime_events_since(*, user: UserLike, after: int, overlap_s: float, limit
             window |= Q(created_at__gte=marker - timedelta(seconds=overlap_s), id__lte=after)
     visible = Q(conversation__in=conversation_visible_to(user)) | Q(agent_id=user.pk)
     return list(RealtimeEvent.objects.filter(window).filter(visible).order_by("id")[:limit])
-
-
-def contact_channels(contact: Contact) -> dict[str, Any]:
-    return {"identities": [identity.as_dict() for identity in contact.identities.all()]}

@@ -42,7 +42,7 @@ test: $(VENV)/.synced-dev services browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 DB_POOL=0 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.synced-dev
 	$(VENV)/bin/ruff check .
@@ -54,4 +54,4 @@ typecheck: $(VENV)/.synced-dev
 check: lint typecheck
 
 bench: $(VENV)/.synced-dev services
-	$(PY) bench/sms_latency.py $(BENCH_ARGS)
+	$(PY) bench/run.py $(BENCH_ARGS)

@@ -129,6 +129,16 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        if env_bool("DB_POOL", default=True):
+            # Under ASGI every request runs in a thread of its own: persistent per-thread connections pile
+            # up until PostgreSQL refuses clients. A pool per process bounds them and skips reconnecting;
+            # with CONN_HEALTH_CHECKS the pool checks a connection before lending it (PostgreSQL restarted).
+            DATABASES["default"]["CONN_MAX_AGE"] = 0
+            DATABASES["default"]["OPTIONS"]["pool"] = {
+                "min_size": 1,
+                "max_size": env_int("DB_POOL_MAX_SIZE", 10),
+                "timeout": 10,
+            }
 else:
     DATABASES = {
         "default": {

@@ -101,7 +101,33 @@ def conversation_list(
     limit: int = 50,
 ) -> list[Conversation]:
     """Threads for the inbox list, latest activity first."""
-    qs = conversation_visible_to(user).select_related("contact", "assignee", "last_inbound_inbox")
+    qs = _list_filtered(user=user, view=view, status=status, inbox_id=inbox_id)
+    if after is not None:
+        qs = qs.filter(
+            Q(last_activity_at__lt=after.last_activity_at)
+            | Q(last_activity_at=after.last_activity_at, id__lt=after.id)
+        )
+    qs = qs.select_related("contact", "assignee", "last_inbound_inbox")
+    return list(qs.order_by("-last_activity_at", "-id").prefetch_related("contact__identities")[:limit])
+
+
+COUNT_CAP = 1000
+
+
+def conversation_view_counts(
+    *, user: UserLike, status: str = "open", inbox_id: int | None = None, cap: int = COUNT_CAP
+) -> dict[str, int]:
+    """How many threads each view holds, counting no further than `cap` + 1 (shown as "1000+")."""
+    return {
+        view: _list_filtered(user=user, view=view, status=status, inbox_id=inbox_id)
+        .values("pk")[: cap + 1]
+        .count()
+        for view in VIEWS
+    }
+
+
+def _list_filtered(*, user: UserLike, view: str, status: str, inbox_id: int | None) -> QuerySet[Conversation]:
+    qs = conversation_visible_to(user)
     if status in ("open", "pending", "resolved"):
         qs = qs.filter(status=status)
     if view == "mine":
@@ -112,13 +138,7 @@ def conversation_list(
         qs = qs.filter(waiting_since__isnull=False)
     if inbox_id is not None:
         qs = qs.filter(inbox_links__inbox_id=inbox_id)
-    if after is not None:
-        qs = qs.filter(
-            Q(last_activity_at__lt=after.last_activity_at)
-            | Q(last_activity_at=after.last_activity_at, id__lt=after.id)
-        )
-    rows = list(qs.order_by("-last_activity_at", "-id").prefetch_related("contact__identities")[:limit])
-    return rows
+    return qs
 
 
 # --- the thread ------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from channels_adapters.sandbox import sandbox_records
 from config.errors import HubError, NotFound
 from conversations.models import Conversation, Entry, Inbox
 from conversations.selectors import (
+    COUNT_CAP,
     STATUSES,
     VIEWS,
     EntryCursor,
@@ -31,6 +32,7 @@ from conversations.selectors import (
     agent_sees_everything,
     attachment_visible_to,
     conversation_list,
+    conversation_view_counts,
     entry_page,
     entry_visible_to,
     inbox_visible_to,
@@ -93,7 +95,12 @@ def inbox_page(request: HttpRequest, conversation_id: int | None = None) -> Http
         "seq": seq,
         "conversations": conversations,
         "params": params,
-        "views": VIEWS,
+        "views": [
+            (view, min(count, COUNT_CAP), count > COUNT_CAP)
+            for view, count in conversation_view_counts(
+                user=request.user, status=params["status"], inbox_id=params["inbox_id"]
+            ).items()
+        ],
         "statuses": STATUSES,
         "inboxes": inbox_visible_to(request.user).order_by("name"),
         "list_cursor": _list_cursor(conversations),

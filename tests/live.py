@@ -41,6 +41,7 @@ def hub_env(var_dir: Path, **extra: str) -> dict[str, str]:
         DATABASE_URL=test_database_url(),
         REDIS_URL=settings.REDIS_URL,
         DB_CONN_MAX_AGE="0",
+        DB_POOL="1",  # the test process itself runs without a pool; the hub's processes as in production
         HUB_VAR_DIR=str(var_dir),
         SECRET_KEY="integration-tests-secret-key-0123456789abcdef",
         PYTHONUNBUFFERED="1",

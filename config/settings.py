@@ -162,7 +162,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py's default 5 s read timeout equals channels_redis's 5 s BZPOPMIN: an idle socket's
+                # receive loop would time out now and then and drop the agent's websocket. Read for longer.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
                 "expiry": 30,
                 "group_expiry": 86400,

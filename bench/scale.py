@@ -19,17 +19,41 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import DATABASE, ROOT, Figure, hub_env, manage, percentile, psql  # noqa: E402
+from bench.common import DATABASE, ROOT, Figure, hub_env, manage, percentile, psql
 
 SCALE_DATABASE = os.environ.get("BENCH_SCALE_DATABASE_URL", DATABASE.rsplit("/", 1)[0] + "/hub_bench_scale")
 THREADS = 1_000_000
 THREAD_ENTRIES = 100_000
-MARKER = f"threads={THREADS} entries={THREAD_ENTRIES} v1"
+MARKER = f"threads={THREADS} entries={THREAD_ENTRIES} v2"
 
-WORDS = (
-    "order shipping refund size blue trail runner return exchange invoice discount delivery tracking "
-    "warranty store pickup payment card address account password thanks hello question stock price"
-).split()
+WORDS = [
+    "order",
+    "shipping",
+    "refund",
+    "size",
+    "blue",
+    "trail",
+    "runner",
+    "return",
+    "exchange",
+    "invoice",
+    "discount",
+    "delivery",
+    "tracking",
+    "warranty",
+    "store",
+    "pickup",
+    "payment",
+    "card",
+    "address",
+    "account",
+    "password",
+    "thanks",
+    "hello",
+    "question",
+    "stock",
+    "price",
+]
 
 SETUP = """
 from conversations.models import AgentProfile, Inbox, Team
@@ -42,7 +66,7 @@ for n in range(20):
     AgentProfile.objects.create(user=user, role="agent").teams.set([support if n % 2 == 0 else sales])
 """
 
-# Threads: 1 in 20 open... the mix of a real inbox: most resolved, some open and pending, some waiting.
+# The mix of a real inbox: most threads resolved, some open or pending, a third unassigned, some waiting.
 POPULATE = f"""
 INSERT INTO contacts_contact (id, name, attributes, created_at, updated_at)
 SELECT g, 'Customer ' || g, '{{}}', now() - (g % 700) * interval '1 day', now()
@@ -60,7 +84,7 @@ SELECT g,
     CASE WHEN g % 10 = 7 AND g % 3 = 0 THEN now() - (g % 1000) * interval '1 minute' END,
     now() - (g % 700) * interval '1 day', 'sms',
     'Hi, is the blue trail runner in stock in a size ' || (g % 14), 'inbound',
-    CASE WHEN g % 3 = 0 THEN NULL ELSE (SELECT min(id) FROM auth_user) + (g % 20) END,
+    CASE WHEN g % 3 = 0 THEN NULL ELSE (SELECT min(id) FROM auth_user) + (g % 19) END,
     g, (SELECT min(id) FROM conversations_inbox) + (g % 4),
     NULL, 1
 FROM generate_series(1, {THREADS}) g;
@@ -127,7 +151,7 @@ def measure(repeat: int) -> dict[str, dict[str, float]]:
     agent = User.objects.get(username="agent0")  # Support: two of the four inboxes, half the threads
     inbox = Inbox.objects.filter(team__name="Support").order_by("id").first()
     assert inbox is not None
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(agent)
     urls = {
         "thread": "/inbox/1/",

@@ -51,7 +51,11 @@ def conversation_visible_to(user: UserLike | None) -> QuerySet[Conversation]:
     profile = agent_profile(user)
     if profile is None:
         return Conversation.objects.none()
-    held = ConversationInbox.objects.filter(conversation=OuterRef("pk"), inbox__team__agents=profile)
+    # The agent's few inbox ids, read first: one index probe per thread instead of a four-table join.
+    inbox_ids = list(Inbox.objects.filter(team__agents=profile).values_list("pk", flat=True))
+    if not inbox_ids:
+        return Conversation.objects.none()
+    held = ConversationInbox.objects.filter(conversation=OuterRef("pk"), inbox_id__in=inbox_ids)
     return Conversation.objects.filter(Exists(held))
 
 

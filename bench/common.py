@@ -43,7 +43,7 @@ class Figure:
     unit: str
     target: float | None = None
     reference: dict[str, Any] | None = None
-    better: str = "lower"  # or "higher"
+    better: str = "lower"  # or "higher", or "exactly"
     rule: str = ""
     note: str = ""
     met: bool | None = field(default=None)
@@ -53,6 +53,8 @@ class Figure:
             self.met = None
         elif self.value is None:
             self.met = False
+        elif self.better == "exactly":
+            self.met = self.value == self.target
         else:
             self.met = self.value >= self.target if self.better == "higher" else self.value <= self.target
 
@@ -68,7 +70,8 @@ def print_table(figures: list[Figure]) -> None:
     print(f"\n{'figure':62} {'value':>11}  {'unit':14} {'target':>24}  result")
     for f in figures:
         value = "n/a" if f.value is None else f"{f.value:,.1f}"
-        target = "" if f.target is None else f"{'>=' if f.better == 'higher' else '<='} {f.target:,.1f}"
+        sign = {"higher": ">=", "lower": "<=", "exactly": "=="}[f.better]
+        target = "" if f.target is None else f"{sign} {f.target:,.1f}"
         result = "" if f.met is None else ("met" if f.met else "MISSED")
         print(f"{f.name[:62]:62} {value:>11}  {f.unit[:14]:14} {target:>24}  {result}")
         if f.rule or f.note:

@@ -184,6 +184,8 @@ else:
 
 # --- Celery --------------------------------------------------------------------------------------
 INBOUND_SWEEP_AFTER_S = env_int("INBOUND_SWEEP_AFTER_S", 60)
+# How often beat runs the sweeper: a pending event waits at most INBOUND_SWEEP_AFTER_S + this.
+INBOUND_SWEEP_EVERY_S = max(1, min(15, INBOUND_SWEEP_AFTER_S // 2))
 INBOUND_MAX_ATTEMPTS = env_int("INBOUND_MAX_ATTEMPTS", 8)
 OUTBOUND_STUCK_AFTER_S = env_int("OUTBOUND_STUCK_AFTER_S", 300)
 OUTBOUND_MAX_ATTEMPTS = env_int("OUTBOUND_MAX_ATTEMPTS", 6)
@@ -222,7 +224,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-inbound-events": {
         "task": "channels_adapters.tasks.sweep_inbound_events",
-        "schedule": schedule(timedelta(seconds=max(1, min(15, INBOUND_SWEEP_AFTER_S // 2)))),
+        "schedule": schedule(timedelta(seconds=INBOUND_SWEEP_EVERY_S)),
     },
     "reconcile-outbound-entries": {
         "task": "channels_adapters.tasks.reconcile_outbound_entries",

@@ -2,12 +2,14 @@
 
 The Twilio SDK's own request-building code runs against it (TWILIO_API_BASE_URL points here). It checks
 basic auth, records every message created, lists them for reconciliation, serves media, and can be told to
-fail a number with a Twilio error code or to answer too late.
+fail a number with a Twilio error code, to answer too late, or to accept a message and hold its answer until
+released (a worker killed while Twilio has already accepted).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import threading
@@ -27,6 +29,9 @@ class FakeTwilioState:
     failures: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     # Seconds to wait after recording a message before answering (a read timeout on the client side).
     answer_delay_s: float = 0.0
+    # While set, a message is recorded (accepted) and its answer held until `released` is set.
+    holding: bool = False
+    released: threading.Event = field(default_factory=threading.Event)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     media_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -51,8 +56,18 @@ class FakeTwilioServer:
         return self
 
     def stop(self) -> None:
+        self.release()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def hold(self) -> None:
+        """Accept messages but answer none of them until `release()`."""
+        self.state.released.clear()
+        self.state.holding = True
+
+    def release(self) -> None:
+        self.state.holding = False
+        self.state.released.set()
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -133,7 +148,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.messages.append(record)
         if self.state.answer_delay_s:
             time.sleep(self.state.answer_delay_s)
-        self._json(201, record)
+        if self.state.holding:
+            self.state.released.wait(timeout=600)
+        # A client killed while it waited is gone: Twilio has the message all the same.
+        with contextlib.suppress(OSError):
+            self._json(201, record)
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)

@@ -19,6 +19,8 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 
 from config.throttling import TokenIPThrottle, TokenUsernameThrottle, login_failure_record, login_wait
@@ -56,8 +58,21 @@ def _count_failed_login(sender: Any, credentials: dict[str, Any], request: Any =
 login_view = login_throttled(LoginView.as_view())
 
 
+class TokenRequestSerializer(AuthTokenSerializer):
+    # What the base serializer enforces (blank is refused), said where the OpenAPI document can show it.
+    username = serializers.CharField(label="Username", write_only=True, min_length=1)
+    password = serializers.CharField(
+        label="Password",
+        style={"input_type": "password"},
+        trim_whitespace=False,
+        write_only=True,
+        min_length=1,
+    )
+
+
 class ThrottledObtainAuthToken(ObtainAuthToken):
     throttle_classes = [TokenIPThrottle, TokenUsernameThrottle]
+    serializer_class = TokenRequestSerializer
 
 
 obtain_auth_token = ThrottledObtainAuthToken.as_view()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import parse_qs
+
 from django.conf import settings
 from django.http import HttpRequest
 from twilio.request_validator import RequestValidator
 
 from channels_adapters.accounts import twilio_account_by_sid
 from channels_adapters.base import ProviderAccount
+
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def twilio_public_url(request: HttpRequest) -> str:
@@ -16,21 +21,59 @@ def twilio_public_url(request: HttpRequest) -> str:
     return settings.PUBLIC_BASE_URL + request.path + (f"?{query}" if query else "")
 
 
+def _is_form(request: HttpRequest) -> bool:
+    return request.content_type in FORM_CONTENT_TYPES or not request.body
+
+
+def twilio_signature_valid(request: HttpRequest, token: str) -> bool:
+    """Whether `token` signed this request, exactly as the Twilio SDK's validator decides.
+
+    A form body is signed parameter by parameter. Any other body (JSON) is signed through the
+    `bodySHA256` query parameter, which must be present and match the body: a signature over the URL
+    alone would otherwise let anyone replay it with a body of their choosing.
+    """
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not token:
+        return False
+    url = twilio_public_url(request)
+    validator = RequestValidator(token)
+    if _is_form(request):
+        return bool(validator.validate(url, request.POST, signature))
+    if "bodySHA256" not in parse_qs(request.META.get("QUERY_STRING", "")):
+        return False
+    try:
+        body = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(validator.validate(url, body, signature))
+
+
 def twilio_request_verify(request: HttpRequest) -> ProviderAccount | None:
     """The account that signed this request, or None when the signature is missing, wrong or unknown.
 
     The token is that of the account named in the signed `AccountSid`, so numbers pooled in a Messaging
     Service or owned by a subaccount validate without being registered as inboxes first.
     """
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature:
+    if not request.headers.get("X-Twilio-Signature", ""):
         return None
-    account = twilio_account_by_sid(request.POST.get("AccountSid", ""))
+    account = twilio_account_by_sid(_account_sid(request))
     if account is None or not account.secret:
         return None
-    if not RequestValidator(account.secret).validate(twilio_public_url(request), request.POST, signature):
+    if not twilio_signature_valid(request, account.secret):
         return None
     return account
+
+
+def _account_sid(request: HttpRequest) -> str:
+    if _is_form(request):
+        return str(request.POST.get("AccountSid", ""))
+    try:
+        document = json.loads(request.body)
+    except ValueError:
+        return ""
+    if not isinstance(document, dict):
+        return ""
+    return str(document.get("AccountSid") or document.get("account_sid") or "")
 
 
 def form_payload(request: HttpRequest) -> dict[str, object]:

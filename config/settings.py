@@ -260,6 +260,18 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "conversations.api.errors.exception_handler",
 }
+# Rate limits (config/throttling.py), as count/period: 10/15m, 30/h. Counted in the cache, so in Redis
+# across processes when REDIS_URL is set. Login counts failed attempts; the token endpoint every request.
+THROTTLE_RATES = {
+    "login_ip": os.environ.get("THROTTLE_LOGIN_IP", "") or "30/15m",
+    "login_username": os.environ.get("THROTTLE_LOGIN_USERNAME", "") or "10/15m",
+    "token_ip": os.environ.get("THROTTLE_TOKEN_IP", "") or "30/10m",
+    "token_username": os.environ.get("THROTTLE_TOKEN_USERNAME", "") or "10/10m",
+}
+# How many proxies of ours stand in front and append to X-Forwarded-For; 0 trusts only the peer's address.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Conversation hub API",
     "DESCRIPTION": "Contacts, their lifetime threads, sending messages and the inboxes.",
@@ -268,6 +280,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversations.api.schema.add_error_responses",
+    ],
 }
 
 # --- Internationalization, static, media ---------------------------------------------------------

@@ -8,14 +8,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from channels_adapters.sms import views as sms_views
 from config import health
+from config.auth import login_throttled, login_view
 from conversations import views as inbox_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/inbox/", permanent=False)),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", login_view, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The admin's own login form takes passwords too: the same limits (before admin.site.urls claims it).
+    path("admin/login/", login_throttled(admin.site.login)),
     path("admin/", admin.site.urls),
     # The agents' inbox
     path("inbox/", inbox_views.inbox_page, name="inbox"),
@@ -37,3 +40,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+handler404 = "conversations.api.errors.page_not_found"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,14 @@ def hub_settings(settings: Any, tmp_path: Path) -> Any:
     settings.SANDBOX_DIR = tmp_path / "sandbox"
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings
+
+
+@pytest.fixture(autouse=True)
+def throttle_counters_of_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rate-limit counters live in the shared cache: each test counts in a namespace of its own."""
+    from config import throttling
+
+    monkeypatch.setattr(throttling, "KEY_NAMESPACE", f"throttle-test-{uuid.uuid4().hex}")
 
 
 @pytest.fixture(autouse=True)

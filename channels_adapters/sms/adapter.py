@@ -189,13 +189,16 @@ class TwilioMessagingAdapter:
     def fetch_media(self, url: str, *, account: ProviderAccount, max_bytes: int) -> tuple[bytes, str]:
         """Download one media item from Twilio's own hosts, following redirects only to Twilio's hosts."""
         session = requests.Session()
+        session.trust_env = False  # no proxy from the environment between us and Twilio
         current = url
         for _hop in range(4):
-            if not media_host_allowed(current):
+            checked = media_url_checked(current)
+            if checked is None:
                 raise AdapterError(
                     f"Refused to fetch media from a host that is not Twilio's: {_host(current)}",
                     permanent=True,
                 )
+            current = checked
             # Credentials go only to the API host itself, never to a CDN a redirect names.
             auth = (
                 (account.account_id, account.secret)
@@ -236,25 +239,59 @@ class TwilioMessagingAdapter:
         raise AdapterError("Too many redirects fetching the media.", permanent=True)
 
 
+def media_url_checked(url: str) -> str | None:
+    """The URL to fetch, in the form the HTTP client will connect to, or None when it is not Twilio's.
+
+    The check runs on what `requests` itself parsed, so a URL that two parsers read differently
+    (`https://evil.test\\@api.twilio.com/`: urlsplit sees Twilio, urllib3 connects to evil.test) is
+    judged by where it would really go. Userinfo, whitespace and backslashes are refused outright.
+    """
+    if "\\" in url or any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        return None
+    try:
+        prepared = requests.Request("GET", url).prepare().url
+        target = urllib3.util.parse_url(prepared or "")
+    except (requests.exceptions.RequestException, urllib3.exceptions.LocationParseError, ValueError):
+        return None
+    if prepared is None or target.auth or not media_host_allowed(prepared):
+        return None
+    split = urlsplit(prepared)
+    if (split.hostname or "").lower() != (target.host or "").lower() or split.port != target.port:
+        return None
+    return prepared
+
+
 def media_host_allowed(url: str) -> bool:
     """Twilio's own media hosts over HTTPS, or exactly the configured API host (a local fake in tests)."""
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    if parts.username is not None or parts.password is not None:
+        return False
     host = (parts.hostname or "").lower()
-    configured = urlsplit(settings.TWILIO_API_BASE_URL)
-    if (
-        parts.scheme == configured.scheme
-        and host == (configured.hostname or "").lower()
-        and (parts.port == configured.port)
-    ):
+    if _origin(url) == _origin(settings.TWILIO_API_BASE_URL):
         return True
-    if parts.scheme != "https" or parts.port not in (None, 443):
+    if parts.scheme != "https" or port not in (None, 443):
         return False
     return host == "api.twilio.com" or host.endswith((".twilio.com", ".twiliocdn.com"))
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port made explicit."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return ("", "", None)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    return (parts.scheme, (parts.hostname or "").lower(), port if port is not None else default)
+
+
 def _is_api_host(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    return host in {"api.twilio.com", (urlsplit(settings.TWILIO_API_BASE_URL).hostname or "").lower()}
+    """Only the API itself gets the account's credentials: same scheme, host and port."""
+    return _origin(url) in {("https", "api.twilio.com", 443), _origin(settings.TWILIO_API_BASE_URL)}
 
 
 def _host(url: str) -> str:

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 
+from config.auth import obtain_auth_token
 from conversations.api import views
 
 urlpatterns = [

@@ -12,9 +12,9 @@ from django.test import Client
 
 from config.asgi import application
 from conversations.selectors import realtime_latest_seq
-from tests.conftest import sms_in
+from tests.conftest import PUBLIC_BASE_URL, sms_in
 
-ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+ORIGIN = (b"origin", PUBLIC_BASE_URL.encode())  # the hub's own origin (tests/conftest.py)
 
 
 def session_cookie(user: Any) -> tuple[bytes, bytes]:

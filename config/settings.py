@@ -7,6 +7,7 @@ sandbox outbound. DATABASE_URL and REDIS_URL switch it to PostgreSQL, Redis and 
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,13 @@ TEMPLATES = [
     },
 ]
 
+
+def _in_celery() -> bool:
+    """A Celery process: prefork children would inherit a pool whose threads did not survive the fork."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    return argv0.name == "celery" or (argv0.name == "__main__.py" and argv0.parent.name == "celery")
+
+
 # --- Database -----------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
@@ -129,9 +137,9 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-        if env_bool("DB_POOL", default=True):
+        if env_bool("DB_POOL", default=not _in_celery()):
             # Under ASGI every request runs in a thread of its own: persistent per-thread connections pile
-            # up until PostgreSQL refuses clients. A pool per process bounds them and skips reconnecting;
+            # up until PostgreSQL refuses clients. A pool per web process bounds them and skips reconnecting;
             # with CONN_HEALTH_CHECKS the pool checks a connection before lending it (PostgreSQL restarted).
             DATABASES["default"]["CONN_MAX_AGE"] = 0
             DATABASES["default"]["OPTIONS"]["pool"] = {

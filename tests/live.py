@@ -36,12 +36,12 @@ def test_database_url() -> str:
 def hub_env(var_dir: Path, **extra: str) -> dict[str, str]:
     from django.conf import settings
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
+    # DB_POOL is the test process's own (off); the hub's processes choose as in production.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_")) and k != "DB_POOL"}
     env.update(
         DATABASE_URL=test_database_url(),
         REDIS_URL=settings.REDIS_URL,
         DB_CONN_MAX_AGE="0",
-        DB_POOL="1",  # the test process itself runs without a pool; the hub's processes as in production
         HUB_VAR_DIR=str(var_dir),
         SECRET_KEY="integration-tests-secret-key-0123456789abcdef",
         PYTHONUNBUFFERED="1",

@@ -394,7 +394,8 @@ def drill_hub(
     inherited = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "PYTEST_")) and k not in ("DB_CONN_MAX_AGE", "CELERY_BROKER_URL")
+        if not k.startswith(("DJANGO_", "PYTEST_"))
+        and k not in ("DB_CONN_MAX_AGE", "DB_POOL", "CELERY_BROKER_URL")
     }
     hub_env = {
         **inherited,

@@ -10,10 +10,10 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from conversations.consumers import SETTLE_S
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.faults import drills
 from tests.faults.hub import AGENT, AGENT_PASSWORD, SLACK_S, drill_sms
 from tests.faults.services import ROOT, spare_port
+from tests.livehub import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ from the hub's own settings module, so a drill derives its bounds from them rath
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -119,6 +120,8 @@ class DrillHub:
     port: int
     running: Processes
     starters: dict[str, Callable[[], None]] = field(default_factory=dict)
+    # When a worker last became ready: a worker the drill itself killed is not the hub stalling.
+    ready_at: float = 0.0
 
     @property
     def url(self) -> str:
@@ -201,13 +204,18 @@ class DrillHub:
             if process is None or process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{name} did not get ready:\n{self.log(name)[-3000:]}")
             time.sleep(0.1)
+        self.ready_at = time.monotonic()
 
     def kill(self, name: str) -> None:
         """SIGKILL the process and its children (Celery's pool), as an OOM killer or a lost machine would."""
         self.running.stop(name, signal.SIGKILL)
 
     def restart(self, name: str) -> None:
+        """Start a killed process again; until it is ready (`wait_ready` for a worker) no stall is counted."""
+        self.ready_at = math.inf
         self.starters[name]()
+        if name.startswith("web"):
+            self.ready_at = time.monotonic()  # start_web waited for /healthz
 
     def pid(self, name: str) -> int:
         return self.running.running[name].pid
@@ -261,7 +269,8 @@ class DrillHub:
         """Wait until `expected` events are done; fail if none finishes for `stall_s` while some are pending.
 
         With the sweeper running, a pending event is re-enqueued at most `pending_at_most_s` after it was last
-        enqueued, so progress that stops for longer than that (plus slack) means work was lost.
+        enqueued, so progress that stops for longer than that (plus slack) means work was lost. The clock
+        starts again when a worker the drill restarted is ready: its start-up is the fault, not a stall.
         """
         last_done, last_change = -1, time.monotonic()
         while True:
@@ -273,7 +282,7 @@ class DrillHub:
                 return time.monotonic()
             if done != last_done:
                 last_done, last_change = done, time.monotonic()
-            elif time.monotonic() - last_change > stall_s:
+            elif time.monotonic() - max(last_change, self.ready_at) > stall_s:
                 raise AssertionError(
                     f"{what}no inbound event finished for {stall_s:.0f}s: {progress}, expected {expected} done\n"
                     + self.database_activity()

@@ -355,7 +355,9 @@ def test_the_forgery_table_covers_every_parameter() -> None:
 
 # --- the positive cases that peers got wrong --------------------------------------------------------------
 @pytest.mark.django_db
-def test_behind_a_tls_terminating_proxy_the_public_url_is_what_counts(client, inbox_support, settings) -> None:
+def test_behind_a_tls_terminating_proxy_the_public_url_is_what_counts(
+    client, inbox_support, settings
+) -> None:
     """Twilio signed https://hub.example.test/...; the request reaches Django as http on an internal host."""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "hub-internal"]
     params = twilio_fixture("inbound_sms")

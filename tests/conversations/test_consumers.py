@@ -96,22 +96,6 @@ async def test_an_open_thread_gets_its_entries_live(agent_alice, inbox_support) 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
-async def test_subscribing_to_another_teams_thread_is_not_found(agent_alice, inbox_sales) -> None:
-    hidden = await sync_to_async(sms_in)(inbox_sales, phone="+12125550187")
-    alice = await connect(agent_alice)
-    await alice.connect()
-    await alice.receive_json_from()
-    for conversation_id in (hidden.conversation_id, 999_999):
-        await alice.send_json_to({"type": "subscribe", "conversation": conversation_id})
-        answer = await alice.receive_json_from()
-        assert answer == {"type": "error", "error": "not_found", "conversation": conversation_id}
-    await sync_to_async(sms_in)(inbox_sales, phone="+12125550187", body="secret")
-    assert await alice.receive_nothing(timeout=0.5)
-    await alice.disconnect()
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.asyncio
 async def test_after_a_gap_resume_sends_what_was_missed_and_only_what_the_agent_may_see(
     agent_alice, inbox_support, inbox_sales
 ) -> None:

@@ -217,6 +217,20 @@ class DrillHub:
         if name.startswith("web"):
             self.ready_at = time.monotonic()  # start_web waited for /healthz
 
+    def revive_exited(self) -> list[str]:
+        """Restart what exited on its own, as the supervisor of a deployment (systemd, Kubernetes) would."""
+        exited = [
+            name
+            for name in self.starters
+            if (process := self.running.running.get(name)) is not None and process.poll() is not None
+        ]
+        for name in exited:
+            self.running.running.pop(name)
+            self.restart(name)
+            if name not in ("beat",) and not name.startswith("web"):
+                self.wait_ready(name, times=self.log(name).count(" ready.") + 1)
+        return exited
+
     def pid(self, name: str) -> int:
         return self.running.running[name].pid
 

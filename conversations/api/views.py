@@ -8,7 +8,6 @@ from django.db.models import F, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,6 +16,7 @@ from config.errors import NotFound
 from contacts.addresses import normalize_any
 from contacts.models import Contact
 from contacts.services import contact_surviving
+from conversations.api.pagination import StrictCursorPagination
 from conversations.api.permissions import IsAdminForWrites, IsAgent
 from conversations.api.serializers import (
     ContactSerializer,
@@ -76,10 +76,9 @@ class ContactDetail(generics.RetrieveAPIView[Contact]):
         return contact_get_visible(self.request.user, int(self.kwargs["pk"]))
 
 
-class TimelinePagination(CursorPagination):
+class TimelinePagination(StrictCursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
-    page_size_query_param = "page_size"
     max_page_size = 200
 
 

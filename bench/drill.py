@@ -13,14 +13,14 @@ from bench.common import Figure
 
 def figures(*, quick: bool = False) -> list[Figure]:
     from tests.faults.drills import duplicate_webhooks_with_worker_kills
-    from tests.faults.hub import drill_hub
+    from tests.faults.hub import DRILL_SETTINGS, drill_hub
     from tests.faults.services import private_services
 
     size = 2000 if quick else 10_000
     with (
         private_services() as (postgres, redis),
         tempfile.TemporaryDirectory() as work,
-        drill_hub(postgres, redis, Path(work), "bench") as hub,
+        drill_hub(postgres, redis, Path(work), "bench", **DRILL_SETTINGS) as hub,
     ):
         result = duplicate_webhooks_with_worker_kills(hub, size)
     figure = Figure(

@@ -11,6 +11,7 @@ import contextlib
 import json
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import websockets
@@ -127,6 +128,20 @@ async def _open_loop(hub: Hub, requests: list[bytes], rate: float, run: Run) -> 
         conn.close()
 
 
+async def _watched(hub: Hub, count: int, load: Callable[[Run], Awaitable[object]], *, wait_s: float) -> Run:
+    """Run `load` while a logged-in agent's websocket listens; wait up to `wait_s` for every frame."""
+    run = Run()
+    socket = await _agent_socket(hub)
+    done = asyncio.Event()
+    listener = asyncio.create_task(_listen(socket, run, count, done))
+    await load(run)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout=wait_s)
+    listener.cancel()
+    await socket.close()
+    return run
+
+
 def _prepare(hub: Hub, count: int) -> list[bytes]:
     return [signed_sms_request(hub.base, n, token(n)) for n in range(count)]
 
@@ -157,21 +172,15 @@ def end_to_end(port: int, *, count: int, concurrency: int) -> tuple[float, dict[
     """Webhook, entry in the thread, frame on the agent's websocket: messages per second, sustained."""
     with hub_running(port) as hub:
         requests = _prepare(hub, count)
-
-        async def go() -> Run:
-            run = Run()
-            socket = await _agent_socket(hub)
-            done = asyncio.Event()
-            listener = asyncio.create_task(_listen(socket, run, count, done))
-            await _closed_loop(hub, requests, concurrency, 3600, run)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), timeout=max(60, count / 10))
-            listener.cancel()
-            await socket.close()
-            return run
-
         cpu0 = cpu_seconds()
-        run = asyncio.run(go())
+        run = asyncio.run(
+            _watched(
+                hub,
+                count,
+                lambda run: _closed_loop(hub, requests, concurrency, 3600, run),
+                wait_s=max(60, count / 10),
+            )
+        )
         wall = run.last_frame - run.first_send
     return len(run.screen_ms) / wall, {
         "frames": len(run.screen_ms),
@@ -185,21 +194,8 @@ def latency(port: int, *, rate: float, count: int) -> dict[str, float]:
     """Webhook sent to frame on the agent's websocket, at a fixed offered rate."""
     with hub_running(port) as hub:
         requests = _prepare(hub, count)
-
-        async def go() -> Run:
-            run = Run()
-            socket = await _agent_socket(hub)
-            done = asyncio.Event()
-            listener = asyncio.create_task(_listen(socket, run, count, done))
-            await _open_loop(hub, requests, rate, run)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), timeout=60)
-            listener.cancel()
-            await socket.close()
-            return run
-
         cpu0 = cpu_seconds()
-        run = asyncio.run(go())
+        run = asyncio.run(_watched(hub, count, lambda run: _open_loop(hub, requests, rate, run), wait_s=60))
         wall = run.last_answer - run.first_send
     return {
         "median": statistics.median(run.screen_ms) if run.screen_ms else float("nan"),

@@ -89,6 +89,8 @@ class Processes:
         name: str = "worker",
         queues: str = "inbound,outbound,default",
         concurrency: int = 2,
+        log_level: str = "WARNING",
+        extra: tuple[str, ...] = (),
     ) -> subprocess.Popen[bytes]:
         return self.start(
             name,
@@ -107,8 +109,9 @@ class Processes:
                 str(concurrency),
                 "--without-gossip",
                 "--without-mingle",
+                *extra,
                 "-l",
-                "WARNING",
+                log_level,
             ],
             env,
         )

@@ -146,26 +146,15 @@ class DrillHub:
 
     def start_worker(self, name: str, queues: str, concurrency: int = 2) -> None:
         def start() -> None:
-            command = [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                queues,
-                "-n",
-                f"{name}-{os.getpid()}@%h",
-                "-c",
-                str(concurrency),
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-l",
-                "INFO",  # its "ready." line tells a drill the worker consumes; each task is logged too
-            ]
-            self.running.start(name, command, self.env)
+            # INFO: its "ready." line tells a drill the worker consumes; each task is logged too.
+            self.running.worker(
+                self.env,
+                name=name,
+                queues=queues,
+                concurrency=concurrency,
+                log_level="INFO",
+                extra=("--without-heartbeat",),
+            )
 
         self.starters[name] = start
         start()

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from channels_adapters.base import AdapterError, InboundMessage
@@ -22,6 +23,7 @@ from channels_adapters.models import InboundEvent
 from channels_adapters.registry import get_adapter
 from contacts.models import Identity
 from contacts.services import contact_resolve, identity_set_opt_out
+from conversations import realtime
 from conversations.models import Attachment, Entry, Inbox
 from conversations.services import (
     conversation_get_or_create,
@@ -56,31 +58,72 @@ def inbound_event_store(
 
 
 def inbound_event_process(*, event_id: int) -> Entry | None:
-    """Turn one stored event into an entry of a lifetime thread. Safe to call any number of times."""
+    """Turn one stored event into an entry of a lifetime thread. Safe to call any number of times.
+
+    Under a backlog the same transaction also takes up to INBOUND_BATCH - 1 more pending events, oldest
+    first: one commit and one round of broadcasts for all of them. Their own tasks then find them done.
+    """
+    entries = inbound_events_process(event_id=event_id, batch=settings.INBOUND_BATCH)
+    return entries.get(event_id)
+
+
+def inbound_events_process(*, event_id: int, batch: int = 1) -> dict[int, Entry]:
+    """Claim `event_id` and up to `batch - 1` other pending events (SKIP LOCKED) and process them together.
+
+    Each event runs in its own savepoint: one that fails is rolled back alone, counted, and left for the
+    sweeper (or failed for good after INBOUND_MAX_ATTEMPTS); the others commit. A worker killed midway
+    leaves all of them pending. Returns the entries made, by event id.
+    """
     try:
-        with transaction.atomic():
-            event = (
-                InboundEvent.objects.select_for_update(skip_locked=True)
-                .filter(pk=event_id, state=InboundEvent.PENDING)
-                .first()
-            )
-            if event is None:
-                return None  # done already, failed for good, or another worker holds it
-            adapter = get_adapter(event.kind)
-            message = adapter.parse_inbound(event.payload)
-            entry = inbound_message_record(message=message, received_at=event.received_at)
-            event.state = InboundEvent.DONE
-            event.processed_at = timezone.now()
-            event.attempts += 1
-            event.entry = entry
-            event.last_error = ""
-            event.save(update_fields=["state", "processed_at", "attempts", "entry", "last_error"])
-            return entry
+        entries, failures = _process_claimed(event_id=event_id, batch=batch)
     except Exception as error:
+        # The transaction itself failed (the database went away, say): nothing of the batch was kept.
         _record_failure(event_id, error)
-        if isinstance(error, AdapterError) and error.permanent:
-            return None  # recorded as failed, with its reason, for an admin to look at
         raise
+    for failed_id, error in failures:
+        if failed_id == event_id and not (isinstance(error, AdapterError) and error.permanent):
+            raise error  # the named event's task fails, and its retry policy applies, as for a single event
+    return entries
+
+
+def _process_claimed(*, event_id: int, batch: int) -> tuple[dict[int, Entry], list[tuple[int, Exception]]]:
+    failures: list[tuple[int, Exception]] = []
+    entries: dict[int, Entry] = {}
+    with transaction.atomic(), realtime.publish_batch() as published:
+        claimed = list(
+            InboundEvent.objects.select_for_update(skip_locked=True).filter(
+                pk=event_id, state=InboundEvent.PENDING
+            )
+        )
+        if claimed and batch > 1:
+            claimed += (
+                InboundEvent.objects.select_for_update(skip_locked=True)
+                .filter(state=InboundEvent.PENDING)
+                .exclude(pk=event_id)
+                .order_by("received_at")[: batch - 1]
+            )
+        now = timezone.now()
+        for event in claimed:
+            mark = published.mark()
+            try:
+                with transaction.atomic():
+                    message = get_adapter(event.kind).parse_inbound(event.payload)
+                    entry = inbound_message_record(message=message, received_at=event.received_at)
+            except Exception as error:
+                published.forget_since(mark)
+                failures.append((event.pk, error))
+                continue
+            entries[event.pk] = entry
+            InboundEvent.objects.filter(pk=event.pk).update(
+                state=InboundEvent.DONE,
+                processed_at=now,
+                entry=entry,
+                last_error="",
+                attempts=F("attempts") + 1,
+            )
+        for failed_id, error in failures:
+            _record_failure(failed_id, error)
+    return entries, failures
 
 
 def _record_failure(event_id: int, error: Exception) -> None:

@@ -80,9 +80,9 @@ def inbound_events_process(*, event_id: int, batch: int = 1) -> dict[int, Entry]
         # The transaction itself failed (the database went away, say): nothing of the batch was kept.
         _record_failure(event_id, error)
         raise
-    for failed_id, error in failures:
-        if failed_id == event_id and not (isinstance(error, AdapterError) and error.permanent):
-            raise error  # the named event's task fails, and its retry policy applies, as for a single event
+    for failed_id, failure in failures:
+        if failed_id == event_id and not (isinstance(failure, AdapterError) and failure.permanent):
+            raise failure  # the named event's task fails, and its retry policy applies, as for a single event
     return entries
 
 
@@ -109,9 +109,9 @@ def _process_claimed(*, event_id: int, batch: int) -> tuple[dict[int, Entry], li
                 with transaction.atomic():
                     message = get_adapter(event.kind).parse_inbound(event.payload)
                     entry = inbound_message_record(message=message, received_at=event.received_at)
-            except Exception as error:
+            except Exception as failure:
                 published.forget_since(mark)
-                failures.append((event.pk, error))
+                failures.append((event.pk, failure))
                 continue
             entries[event.pk] = entry
             InboundEvent.objects.filter(pk=event.pk).update(
@@ -121,8 +121,8 @@ def _process_claimed(*, event_id: int, batch: int) -> tuple[dict[int, Entry], li
                 last_error="",
                 attempts=F("attempts") + 1,
             )
-        for failed_id, error in failures:
-            _record_failure(failed_id, error)
+        for failed_id, failure in failures:
+            _record_failure(failed_id, failure)
     return entries, failures
 
 

@@ -121,8 +121,8 @@ def _process_claimed(*, event_id: int, batch: int) -> tuple[dict[int, Entry], li
                 last_error="",
                 attempts=F("attempts") + 1,
             )
-        for failed_id, failure in failures:
-            _record_failure(failed_id, failure)
+        for failed_id, reason in failures:
+            _record_failure(failed_id, reason)
     return entries, failures
 
 

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from channels_adapters.base import AdapterError, InboundMessage
-from channels_adapters.enqueue import enqueue_now, enqueue_on_commit
+from channels_adapters.enqueue import Doorbell, enqueue_now, enqueue_on_commit
 from channels_adapters.models import InboundEvent
 from channels_adapters.registry import get_adapter
 from contacts.models import Identity
@@ -34,13 +34,15 @@ from conversations.services import (
 
 logger = logging.getLogger("hub.inbound")
 
+# Stored events are handed to the inbound workers from a sender thread, many per task when busy.
+SWEEP_CHUNK = 50
+inbound_doorbell = Doorbell("channels_adapters.tasks.process_inbound_event")
+
 
 def inbound_event_store(
     *, kind: str, idempotency_key: str, payload: dict[str, Any]
 ) -> tuple[InboundEvent, bool]:
     """Store a provider's payload durably. A key seen before is not an error: nothing else happens."""
-    from channels_adapters import tasks
-
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
@@ -50,7 +52,7 @@ def inbound_event_store(
                 received_at=timezone.now(),
                 enqueued_at=timezone.now(),
             )
-            enqueue_on_commit(tasks.process_inbound_event, event.pk)
+            inbound_doorbell.ring_on_commit(event.pk)
     except IntegrityError:
         # Seen before (a provider's retry, or a concurrent duplicate): answered as new, nothing else happens.
         return InboundEvent.objects.get(idempotency_key=idempotency_key), False
@@ -63,44 +65,47 @@ def inbound_event_process(*, event_id: int) -> Entry | None:
     Under a backlog the same transaction also takes up to INBOUND_BATCH - 1 more pending events, oldest
     first: one commit and one round of broadcasts for all of them. Their own tasks then find them done.
     """
-    entries = inbound_events_process(event_id=event_id, batch=settings.INBOUND_BATCH)
+    entries = inbound_events_process(event_ids=[event_id], batch=settings.INBOUND_BATCH)
     return entries.get(event_id)
 
 
-def inbound_events_process(*, event_id: int, batch: int = 1) -> dict[int, Entry]:
-    """Claim `event_id` and up to `batch - 1` other pending events (SKIP LOCKED) and process them together.
+def inbound_events_process(*, event_ids: list[int], batch: int = 1) -> dict[int, Entry]:
+    """Claim the named events and enough other pending ones to make `batch` (SKIP LOCKED); process them.
 
     Each event runs in its own savepoint: one that fails is rolled back alone, counted, and left for the
     sweeper (or failed for good after INBOUND_MAX_ATTEMPTS); the others commit. A worker killed midway
     leaves all of them pending. Returns the entries made, by event id.
     """
     try:
-        entries, failures = _process_claimed(event_id=event_id, batch=batch)
+        entries, failures = _process_claimed(event_ids=event_ids, batch=batch)
     except Exception as error:
         # The transaction itself failed (the database went away, say): nothing of the batch was kept.
-        _record_failure(event_id, error)
+        for event_id in event_ids:
+            _record_failure(event_id, error)
         raise
     for failed_id, failure in failures:
-        if failed_id == event_id and not (isinstance(failure, AdapterError) and failure.permanent):
+        if failed_id in event_ids and not (isinstance(failure, AdapterError) and failure.permanent):
             raise failure  # the named event's task fails, and its retry policy applies, as for a single event
     return entries
 
 
-def _process_claimed(*, event_id: int, batch: int) -> tuple[dict[int, Entry], list[tuple[int, Exception]]]:
+def _process_claimed(
+    *, event_ids: list[int], batch: int
+) -> tuple[dict[int, Entry], list[tuple[int, Exception]]]:
     failures: list[tuple[int, Exception]] = []
     entries: dict[int, Entry] = {}
     with transaction.atomic(), realtime.publish_batch() as published:
         claimed = list(
-            InboundEvent.objects.select_for_update(skip_locked=True).filter(
-                pk=event_id, state=InboundEvent.PENDING
-            )
+            InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=event_ids, state=InboundEvent.PENDING)
+            .order_by("received_at", "pk")
         )
-        if claimed and batch > 1:
+        if claimed and batch > len(claimed):
             claimed += (
                 InboundEvent.objects.select_for_update(skip_locked=True)
                 .filter(state=InboundEvent.PENDING)
-                .exclude(pk=event_id)
-                .order_by("received_at")[: batch - 1]
+                .exclude(pk__in=event_ids)
+                .order_by("received_at")[: batch - len(claimed)]
             )
         now = timezone.now()
         for event in claimed:
@@ -164,7 +169,10 @@ def inbound_events_sweep(*, older_than_s: float | None = None, limit: int = 500)
     if not ids:
         return 0
     InboundEvent.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
-    enqueued = sum(1 for event_id in ids if enqueue_now(tasks.process_inbound_event, event_id))
+    # A few tasks of many ids each: against a backlog (events only waiting in the queue) each costs one
+    # cheap claim that finds them done or held, instead of hundreds of single tasks flooding the queue.
+    chunks = [ids[start : start + SWEEP_CHUNK] for start in range(0, len(ids), SWEEP_CHUNK)]
+    enqueued = sum(len(chunk) for chunk in chunks if enqueue_now(tasks.process_inbound_event, *chunk))
     logger.info("Sweeper re-enqueued %s of %s pending inbound events", enqueued, len(ids))
     return enqueued
 

@@ -69,7 +69,7 @@ def test_a_poison_event_in_a_batch_is_rolled_back_alone_and_counted(inbox_suppor
     )
     _pending(3)
 
-    made = inbound_events_process(event_id=first.pk, batch=10)
+    made = inbound_events_process(event_ids=[first.pk], batch=10)
 
     assert len(made) == 2
     poison.refresh_from_db()
@@ -94,3 +94,30 @@ def test_events_held_by_another_worker_are_skipped_not_waited_for(inbox_support,
     assert InboundEvent.objects.filter(state=InboundEvent.DONE).count() == 30
     assert Entry.objects.filter(kind="message").count() == 30
     assert Entry.objects.filter(kind="message").values("provider_id").distinct().count() == 30
+
+
+def test_the_doorbell_sends_what_piles_up_as_few_tasks_and_loses_no_id() -> None:
+    import base64
+    import json
+
+    import redis
+    from django.conf import settings as django_settings
+
+    from channels_adapters.enqueue import Doorbell
+    from tests.channels_adapters.test_faults import broker_at
+
+    url = django_settings.REDIS_URL.rsplit("/", 1)[0] + "/10"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    doorbell = Doorbell("channels_adapters.tasks.process_inbound_event", most=50)
+    with broker_at(url):
+        for item_id in range(1, 301):
+            doorbell.ring(item_id)
+        assert doorbell.drain(timeout=20)
+    messages = [json.loads(raw) for raw in client.lrange("inbound", 0, -1)]
+    sent = [item for message in messages for item in json.loads(base64.b64decode(message["body"]))[0]]
+    assert sorted(sent) == list(range(1, 301))
+    assert len(messages) < 300 and all(
+        len(json.loads(base64.b64decode(m["body"]))[0]) <= 50 for m in messages
+    )
+    client.flushdb()

@@ -86,12 +86,13 @@ def entry_append(
             to_address=to_address,
             created_at=now,
         )
-        if inbox is not None and inbox.pk != locked.last_inbound_inbox_id:
+        linked = inbox is not None and inbox.pk != locked.last_inbound_inbox_id
+        if linked:
             # The thread's last inbound inbox is linked already; any other is linked once, race-free.
             ConversationInbox.objects.bulk_create(
                 [ConversationInbox(conversation=locked, inbox=inbox)], ignore_conflicts=True
             )
-        _thread_summary_update(locked, entry, episode, awaits_reply=awaits_reply)
+        _thread_summary_update(locked, entry, episode, awaits_reply=awaits_reply, linked=linked)
         realtime.event_record(type="entry.created", conversation=locked, entry=entry, version_bumped=True)
     return entry
 
@@ -160,6 +161,7 @@ def conversation_set_status(
             )
         locked.status = status
         locked.save(update_fields=["status", "waiting_since"])
+        inbox_links_sync(locked)
         who = _name(by) if by is not None else "The hub"
         verbs = {"open": "reopened", "pending": "marked as pending", "resolved": "resolved"}
         text = f"{who} {verbs[status]} the conversation" + (f" ({reason})" if reason else "")
@@ -199,6 +201,7 @@ def conversation_assign(
             return locked
         locked.assignee = assignee
         locked.save(update_fields=["assignee"])
+        inbox_links_sync(locked)
         Episode.objects.filter(conversation=locked, resolved_at__isnull=True).update(assignee=assignee)
         who = _name(by) if by is not None else "The hub"
         if assignee is None:
@@ -233,8 +236,23 @@ def _open_episode(conversation: Conversation) -> Episode | None:
     return Episode.objects.filter(conversation=conversation, resolved_at__isnull=True).first()
 
 
+def inbox_links_sync(conversation: Conversation) -> None:
+    """Copy the thread's list fields onto its inbox links (call it, under the thread's lock, after a change)."""
+    ConversationInbox.objects.filter(conversation=conversation).update(
+        status=conversation.status,
+        assignee_id=conversation.assignee_id,
+        waiting=conversation.waiting_since is not None,
+        last_activity_at=conversation.last_activity_at,
+    )
+
+
 def _thread_summary_update(
-    conversation: Conversation, entry: Entry, episode: Episode | None, *, awaits_reply: bool
+    conversation: Conversation,
+    entry: Entry,
+    episode: Episode | None,
+    *,
+    awaits_reply: bool,
+    linked: bool = False,
 ) -> None:
     """Activity, preview, where to reply and who waits, plus the thread's version, in one update."""
     fields: list[str] = []
@@ -269,6 +287,8 @@ def _thread_summary_update(
     # The version bump rides on the same update; the caller holds the row lock, so counting here is safe.
     conversation.version += 1
     conversation.save(update_fields=sorted({*fields, "version"}))
+    if linked or {"last_activity_at", "waiting_since"} & set(fields):
+        inbox_links_sync(conversation)
 
 
 def _preview(entry: Entry) -> str:

@@ -24,7 +24,7 @@ from conversations.api.serializers import (
     InboxSerializer,
     MessageCreateSerializer,
 )
-from conversations.models import Entry, Inbox
+from conversations.models import Conversation, Entry, Inbox
 from conversations.selectors import contact_visible_to, inbox_visible_to
 
 
@@ -90,8 +90,11 @@ class ContactTimeline(generics.ListAPIView[Entry]):
 
     def get_queryset(self) -> QuerySet[Entry]:
         contact = contact_get_visible(self.request.user, int(self.kwargs["pk"]))
+        # By the thread's id, not through a join on the contact: the planner then walks the thread's
+        # (conversation, created_at, id) index from the newest end, however long the thread is.
+        thread = Conversation.objects.filter(contact=contact).values_list("pk", flat=True).first()
         return (
-            Entry.objects.filter(conversation__contact=contact)
+            Entry.objects.filter(conversation_id=thread)
             .select_related("author")
             .prefetch_related("attachments")
         )

@@ -93,6 +93,8 @@ class ContactTimeline(generics.ListAPIView[Entry]):
         # By the thread's id, not through a join on the contact: the planner then walks the thread's
         # (conversation, created_at, id) index from the newest end, however long the thread is.
         thread = Conversation.objects.filter(contact=contact).values_list("pk", flat=True).first()
+        if thread is None:
+            return Entry.objects.none()
         return (
             Entry.objects.filter(conversation_id=thread)
             .select_related("author")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -73,6 +74,7 @@ class Doorbell:
                 self._ids = queue.SimpleQueue()
                 self._pid, self._unsent = os.getpid(), 0
                 threading.Thread(target=self._send_forever, name="inbound-doorbell", daemon=True).start()
+                atexit.register(self.drain, 5.0)  # a process stopping cleanly hands over what it holds
 
     def _send_forever(self) -> None:
         ids = self._ids

@@ -82,6 +82,8 @@ def inbound_events_process(*, event_ids: list[int], batch: int = 1) -> dict[int,
         # The transaction itself failed (the database went away, say): nothing of the batch was kept.
         for event_id in event_ids:
             _record_failure(event_id, error)
+        if isinstance(error, AdapterError) and error.permanent:
+            return {}  # recorded as failed, with its reason, for an admin to look at
         raise
     for failed_id, failure in failures:
         if failed_id in event_ids and not (isinstance(failure, AdapterError) and failure.permanent):
@@ -108,13 +110,17 @@ def _process_claimed(
                 .order_by("received_at")[: batch - len(claimed)]
             )
         now = timezone.now()
+        # A savepoint per event isolates one bad event from the rest of a batch; alone, it needs none.
+        isolate = len(claimed) > 1
         for event in claimed:
             mark = published.mark()
             try:
-                with transaction.atomic():
+                with transaction.atomic(savepoint=isolate):
                     message = get_adapter(event.kind).parse_inbound(event.payload)
                     entry = inbound_message_record(message=message, received_at=event.received_at)
             except Exception as failure:
+                if not isolate:
+                    raise  # the whole transaction fails; inbound_events_process records it
                 published.forget_since(mark)
                 failures.append((event.pk, failure))
                 continue

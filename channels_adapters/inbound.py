@@ -19,7 +19,7 @@ from django.utils import timezone
 from channels_adapters.base import AdapterError, InboundMessage
 from channels_adapters.enqueue import enqueue_now, enqueue_on_commit
 from channels_adapters.models import InboundEvent
-from channels_adapters.registry import get_adapter
+from channels_adapters.registry import get_adapter, inbound_recorder
 from contacts.models import Identity
 from contacts.services import contact_resolve, identity_set_opt_out
 from conversations.models import Attachment, Entry, Inbox
@@ -66,9 +66,13 @@ def inbound_event_process(*, event_id: int) -> Entry | None:
             )
             if event is None:
                 return None  # done already, failed for good, or another worker holds it
-            adapter = get_adapter(event.kind)
-            message = adapter.parse_inbound(event.payload)
-            entry = inbound_message_record(message=message, received_at=event.received_at)
+            record = inbound_recorder(event.kind)
+            entry: Entry
+            if record is not None:
+                entry = record(payload=event.payload, received_at=event.received_at)
+            else:
+                message = get_adapter(event.kind).parse_inbound(event.payload)
+                entry = inbound_message_record(message=message, received_at=event.received_at)
             event.state = InboundEvent.DONE
             event.processed_at = timezone.now()
             event.attempts += 1

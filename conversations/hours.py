@@ -38,10 +38,8 @@ def is_open(inbox: Inbox, at: datetime | None = None) -> bool:
             return True
         if end <= start and now >= start:  # an overnight range, evening part
             return True
-    for start, end in _ranges(schedule.get(yesterday)):
-        if end <= start and now < end:  # an overnight range from yesterday, morning part
-            return True
-    return False
+    # The morning part of an overnight range that started yesterday.
+    return any(end <= start and now < end for start, end in _ranges(schedule.get(yesterday)))
 
 
 def business_hours_validate(*, schedule: Any, holidays: Any, time_zone: str) -> None:

@@ -347,6 +347,13 @@ class Attachment(models.Model):
     def is_inline_image(self) -> bool:
         return self.state == self.STORED and self.content_type in self.INLINE_TYPES
 
+    INLINE_AUDIO_TYPES = ("audio/mpeg", "audio/wav", "audio/ogg")
+
+    @property
+    def is_inline_audio(self) -> bool:
+        """A call recording (or a voice note), played in the thread."""
+        return self.state == self.STORED and self.content_type in self.INLINE_AUDIO_TYPES
+
 
 class RealtimeEvent(models.Model):
     """The event log: every broadcast, numbered, written with the change, so a reconnecting client catches up."""

@@ -11,7 +11,7 @@ from channels_adapters.models import InboundEvent
 from contacts.models import Contact, Identity
 from conversations.models import Attachment, Conversation, Entry, RealtimeEvent
 from tests.channels_adapters.voice.conftest import ALICE_PHONE, CALL_SID, CUSTOMER, twiml
-from tests.conftest import ACCOUNT_SID, SUPPORT_NUMBER, sms_in, thread_of, twilio_fixture
+from tests.conftest import ACCOUNT_SID, sms_in, thread_of, twilio_fixture
 
 INCOMING = "/webhooks/twilio/voice/"
 STATUS = "/webhooks/twilio/voice/status/"
@@ -92,7 +92,7 @@ ORDERINGS = list(itertools.permutations(["incoming", "status", "recording", "tra
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("order", ORDERINGS[::5] + [("transcription", "status", "incoming", "recording")])
+@pytest.mark.parametrize("order", [*ORDERINGS[::5], ("transcription", "status", "incoming", "recording")])
 def test_callbacks_in_any_order_end_the_same(order, voice_post, inbox_support, fake_twilio) -> None:
     posts = {
         "incoming": (INCOMING, twilio_fixture("voice_incoming"), ""),

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from channels_adapters.models import InboundEvent
 from conversations.services import conversation_assign
-from tests.channels_adapters.voice.conftest import ALICE_PHONE, CAROL_PHONE, CALL_SID, CUSTOMER, twiml, verbs
+from tests.channels_adapters.voice.conftest import ALICE_PHONE, CALL_SID, CAROL_PHONE, CUSTOMER, twiml, verbs
 from tests.conftest import PUBLIC_BASE_URL, SUPPORT_NUMBER, sms_in, twilio_fixture
 
 PATH = "/webhooks/twilio/voice/"

@@ -216,7 +216,8 @@ def _call_entry(event: CallEvent, received_at: datetime) -> Entry:
 
 def _call_entry_create(event: CallEvent, received_at: datetime) -> Entry:
     inbox, unrouted = inbox_route(recipient=event.called, route_hint="")
-    data: dict[str, Any] = {"call_status": "", "account_sid": event.account_id}
+    # The label the thread's preview starts with; every callback works it out again.
+    data: dict[str, Any] = {"call_status": "", "account_sid": event.account_id, "call_label": "Ringing…"}
     if caller_withheld(event.caller):
         # A withheld number is nobody's identity: each such call is its own unknown caller, never merged.
         contact = Contact.objects.create(name=UNKNOWN_CALLER)

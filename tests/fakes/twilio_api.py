@@ -36,6 +36,8 @@ class FakeTwilioState:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     media_requests: list[dict[str, Any]] = field(default_factory=list)
+    # Served for any recording not in `media` (simulate_call makes up its RecordingSids).
+    any_recording: tuple[bytes, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -202,12 +204,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Location", self.state.redirects[parts.path])
             self.end_headers()
             return
-        if parts.path in self.state.media:
+        recording = self.state.any_recording if "/Recordings/" in parts.path else None
+        if parts.path in self.state.media or recording is not None:
             self.state.media_requests.append({"path": parts.path, "auth": self.headers.get("Authorization")})
             if not self._authorized():
                 self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
                 return
-            content, content_type = self.state.media[parts.path]
+            content, content_type = self.state.media.get(parts.path) or recording or (b"", "")
             self.send_response(200)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(content)))

@@ -90,7 +90,10 @@ class Command(BaseCommand):
         recording_sid = "RE" + secrets.token_hex(16)
         recording = {
             "RecordingSid": recording_sid,
-            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}",
+            # Where Twilio keeps it: the hub fetches it from there with the account's credentials (the sandbox
+            # has none, and says so on the entry).
+            "RecordingUrl": f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{self.account_sid}"
+            f"/Recordings/{recording_sid}",
             "RecordingDuration": str(max(3, len(text) // 12)),
         }
         self._post(record.get("action", ""), {"CallStatus": "in-progress", **recording, "Digits": "hangup"})

@@ -106,6 +106,20 @@ class Inbox(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """The admin's form refuses business hours `is_open` could not read."""
+        from django.core.exceptions import ValidationError as FormError
+
+        from config.errors import ValidationError
+        from conversations.hours import business_hours_validate
+
+        try:
+            business_hours_validate(
+                schedule=self.business_hours, holidays=self.holidays, time_zone=self.time_zone
+            )
+        except ValidationError as error:
+            raise FormError({"business_hours": error.message}) from error
+
 
 class Conversation(models.Model):
     """The lifetime thread: exactly one per contact, forever."""

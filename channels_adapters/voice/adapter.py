@@ -27,7 +27,7 @@ from channels_adapters.base import (
     StatusUpdate,
 )
 from channels_adapters.sandbox import sandbox_find, sandbox_record
-from channels_adapters.sms.adapter import TwilioMessagingAdapter, _never_reached_twilio, _rest_error
+from channels_adapters.sms.adapter import TwilioMessagingAdapter, _never_reached_twilio
 from channels_adapters.sms.twilio_client import twilio_client
 
 # Caller ids a carrier sends when the caller withheld their number: never an identity of anyone.
@@ -266,7 +266,7 @@ class TwilioVoiceAdapter:
                 status_callback_method="POST",
             )
         except TwilioRestException as error:
-            raise _rest_error(error) from error
+            raise _call_error(error) from error
         except requests.exceptions.RequestException as error:
             if _never_reached_twilio(error):
                 raise AdapterError(f"Twilio could not be reached ({error.__class__.__name__}).") from error
@@ -288,6 +288,35 @@ class TwilioVoiceAdapter:
     def fetch_media(self, url: str, *, account: ProviderAccount, max_bytes: int) -> tuple[bytes, str]:
         """Recordings come from the same hosts as MMS media, through the same SSRF-hardened fetch."""
         return TwilioMessagingAdapter().fetch_media(url, account=account, max_bytes=max_bytes)
+
+
+# Errors placing a call that never succeed on retry, with what the agent reads.
+CALL_ERRORS: dict[int, str] = {
+    21210: "The business number is not a verified caller id on the Twilio account.",
+    21211: "Your phone number in your profile is not a number Twilio can call.",
+    21212: "The business number cannot be used as the caller id.",
+    21215: "Calls to your phone's country are not enabled on the Twilio account (geo permissions).",
+    21216: "Twilio will not call your phone's number (blocked).",
+    21217: "Your phone number in your profile is not a valid phone number.",
+    20003: "Twilio refused the account's credentials.",
+}
+
+
+def _call_error(error: TwilioRestException) -> AdapterError:
+    code = int(error.code) if error.code else 0
+    status = int(error.status or 0)
+    if code in CALL_ERRORS:
+        return AdapterError(f"{CALL_ERRORS[code]} (Twilio error {code})", permanent=True, code=str(code))
+    if status >= 500:
+        return DeliveryUncertain(
+            f"Twilio answered {status}; the call may have been placed.", code=str(code or status)
+        )
+    detail = (error.msg or "").strip() or f"HTTP {status}"
+    return AdapterError(
+        f"Twilio refused the call: {detail} (Twilio error {code or status})",
+        permanent=400 <= status < 500 and status != 429,
+        code=str(code or status),
+    )
 
 
 def recording_media_url(recording_url: str) -> str:

@@ -120,8 +120,16 @@ def voice_dial(request: HttpRequest) -> HttpResponse:
             return _bad("CallSid is missing.")
         stage = request.GET.get("stage", "team")
         payload = _payload(request, "dial")
+        recording_sid = request.POST.get("RecordingSid", "")
         if stage != "recorded":
             inbound_event_store(kind=KIND, idempotency_key=f"twilio:call:{sid}:dial:{stage}", payload=payload)
+        elif recording_sid:
+            # The <Record> action carries the recording too: should its own callback be lost, this one counts.
+            inbound_event_store(
+                kind=KIND,
+                idempotency_key=f"twilio:recording:{recording_sid}:action",
+                payload={**payload, "_source": "recording"},
+            )
         tried = request.GET.get("tried", "")
         document = services.call_dial_next(
             payload=payload, stage=stage, tried=int(tried) if tried.isdigit() else None

@@ -252,3 +252,26 @@ def test_every_change_of_the_call_is_broadcast_as_the_same_entry(voice_post, inb
     types = list(RealtimeEvent.objects.filter(entry=entry).order_by("pk").values_list("type", flat=True))
     assert types[0] == "entry.created" and "entry.updated" in types
     assert Conversation.objects.get().version >= len(types)
+
+
+@pytest.mark.django_db
+def test_the_record_action_alone_is_enough_for_the_voicemail(voice_post, inbox_support, fake_twilio) -> None:
+    """Should the recording status callback be lost, the <Record> action's own fields make the voicemail."""
+    root = twiml(voice_post(INCOMING, twilio_fixture("voice_incoming")))
+    record = root.find("Record")
+    assert record is not None
+    recording = recording_fixture(fake_twilio)
+    action_fields = {
+        **twilio_fixture("voice_incoming", CallStatus="in-progress"),
+        "RecordingSid": recording["RecordingSid"],
+        "RecordingUrl": recording["RecordingUrl"],
+        "RecordingDuration": "17",
+        "Digits": "#",
+    }
+    twiml(voice_post(record.get("action", ""), action_fields))
+    entry = call_entry()
+    assert entry.data["call_label"] == "Voicemail (0:17)"
+    assert Attachment.objects.get(entry=entry).state == "stored"
+    # Then the recording callback arrives after all: nothing twice.
+    voice_post(RECORDING, recording, query=CONTEXT)
+    assert Attachment.objects.count() == 1 and Entry.objects.count() == 1

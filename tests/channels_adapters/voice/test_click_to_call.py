@@ -133,3 +133,27 @@ def test_the_profile_page_keeps_the_agents_phone_and_availability(agent_alice, a
     assert refused.status_code == 400 and b"not a phone number" in refused.content
     assert AgentProfile.objects.get(user=agent_alice).phone == ALICE_PHONE
     assert alice_client.post("/inbox/profile/", {"phone": "", "availability": "busy"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_sandbox_call_says_so_in_the_thread(
+    waiting_thread, alice_client, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.TWILIO_ACCOUNT_SID = ""
+    settings.TWILIO_AUTH_TOKEN = ""
+    call_back(alice_client, waiting_thread, django_capture_on_commit_callbacks)
+    page = alice_client.get(f"/inbox/{waiting_thread.pk}/").content.decode()
+    assert f"Recorded in the sandbox: Twilio would ring your phone ({ALICE_PHONE}), then the customer" in page
+
+
+@pytest.mark.django_db
+def test_a_call_twilio_refuses_says_why_and_is_not_retried(
+    waiting_thread, alice_client, fake_twilio, django_capture_on_commit_callbacks
+) -> None:
+    fake_twilio.state.failures[ALICE_PHONE] = (400, 21215, "Account not authorized to call +14155550111")
+    call_back(alice_client, waiting_thread, django_capture_on_commit_callbacks)
+    entry = Entry.objects.get(kind="call")
+    assert entry.delivery_status == "failed" and entry.attempts == 1
+    assert "geo permissions" in entry.status_reason
+    page = alice_client.get(f"/inbox/{waiting_thread.pk}/").content.decode()
+    assert "Could not place the call" in page and "geo permissions" in page

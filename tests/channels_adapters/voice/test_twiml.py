@@ -127,3 +127,19 @@ def test_an_answered_dial_ends_the_call(voice_post, inbox_support, phones) -> No
     assert dial is not None
     done = twiml(voice_post(dial.get("action", ""), twilio_fixture("voice_dial_completed")))
     assert verbs(done) == ["Hangup"]
+
+
+@pytest.mark.django_db
+def test_names_and_greetings_cannot_inject_twiml(voice_post, inbox_support, phones) -> None:
+    """A contact's name and an inbox's greeting are text in <Say>, never verbs."""
+    injected = "</Say><Dial><Number>+19005550100</Number></Dial><Say>"
+    conversation = sms_in(inbox_support, "Hi", phone=CUSTOMER).conversation
+    conversation.contact.name = injected
+    conversation.contact.save()
+    inbox_support.voice_greeting = "Welcome & <Hangup/> goodbye"
+    inbox_support.save()
+    root = twiml(voice_post(PATH, twilio_fixture("voice_incoming")))
+    assert verbs(root) == ["Say", "Say", "Dial"]
+    assert root[0].text == "Hello </Say><Dial><Number>+19005550100</Number></Dial><Say>."
+    assert root[1].text == "Welcome & <Hangup/> goodbye"
+    assert "+19005550100" not in [n.text for n in root.iter("Number")]

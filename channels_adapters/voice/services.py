@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from channels_adapters.base import AdapterError
 from channels_adapters.enqueue import enqueue_on_commit
@@ -173,11 +173,24 @@ def call_event_record(*, payload: dict[str, Any], received_at: datetime) -> Entr
     """Record one stored voice callback on its call's entry. Safe in any order and any number of times."""
     event = _adapter().parse_call_event(payload)
     with transaction.atomic():
+        _call_serialize(event.call_sid)
         entry = _call_entry(event, received_at)
         if entry.direction == Entry.OUTBOUND and entry.provider_id and entry.provider_id != event.call_sid:
             return entry  # a late callback about an earlier attempt of this call
         _call_apply(entry, event)
     return entry
+
+
+def _call_serialize(call_sid: str) -> None:
+    """One worker at a time per call, until its transaction ends.
+
+    Callbacks of a call nobody has seen yet race to make its entry; without this, two workers can each
+    hold the thread's row while waiting for the other's entry (a deadlock PostgreSQL breaks by failing one
+    of them). SQLite has a single writer already.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"hub.call:{call_sid}"])
 
 
 def _locked(query: Any) -> Entry | None:

@@ -275,3 +275,47 @@ def test_the_record_action_alone_is_enough_for_the_voicemail(voice_post, inbox_s
     # Then the recording callback arrives after all: nothing twice.
     voice_post(RECORDING, recording, query=CONTEXT)
     assert Attachment.objects.count() == 1 and Entry.objects.count() == 1
+
+
+def _stored(source: str, key: str, params: dict[str, str], query: str = "") -> InboundEvent:
+    from urllib.parse import parse_qsl
+
+    from django.utils import timezone
+
+    payload = {**params, "_source": source, "_query": dict(parse_qsl(query))}
+    return InboundEvent.objects.create(
+        kind="twilio_voice", idempotency_key=key, payload=payload, received_at=timezone.now()
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("caller", [CUSTOMER, "anonymous"])
+def test_workers_racing_over_one_new_call_make_one_entry(caller, inbox_support) -> None:
+    """Four callbacks of a call nobody has seen yet, taken by four workers at once: one entry, one contact."""
+    from tests.conftest import run_concurrently
+
+    context = CONTEXT.replace("%2B14155550142", "" if caller == "anonymous" else "%2B14155550142")
+    events = [
+        _stored("incoming", "k1", twilio_fixture("voice_incoming", From=caller, Caller=caller)),
+        _stored("status", "k2", twilio_fixture("voice_status_completed", From=caller, Caller=caller)),
+        _stored("recording", "k3", twilio_fixture("voice_recording_completed"), context),
+        _stored("transcription", "k4", twilio_fixture("voice_transcription_completed", From=caller), context),
+    ]
+    ids = iter(event.pk for event in events)
+    lock = __import__("threading").Lock()
+
+    def work() -> object:
+        with lock:
+            event_id = next(ids)
+        return inbound_event_process(event_id=event_id)
+
+    run_concurrently(work, times=4)
+    # A worker that lost the race for the new entry retried: nothing is left pending.
+    for event in InboundEvent.objects.filter(state="pending"):
+        inbound_event_process(event_id=event.pk)
+    assert InboundEvent.objects.filter(state="done").count() == 4
+    entry = call_entry()
+    assert Entry.objects.count() == 1
+    assert entry.data["call_outcome"] == "voicemail" and entry.body.startswith("Hi, it's Dana.")
+    assert Contact.objects.count() == 1
+    assert Conversation.objects.get().waiting_since is not None

@@ -14,14 +14,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from channels_adapters.base import AdapterError, InboundMessage
-from channels_adapters.enqueue import enqueue_now, enqueue_on_commit
+from channels_adapters.enqueue import Doorbell, enqueue_now, enqueue_on_commit
 from channels_adapters.models import InboundEvent
 from channels_adapters.registry import get_adapter, inbound_recorder
 from contacts.models import Identity
 from contacts.services import contact_resolve, identity_set_opt_out
+from conversations import realtime
 from conversations.models import Attachment, Entry, Inbox
 from conversations.services import (
     conversation_get_or_create,
@@ -32,13 +34,15 @@ from conversations.services import (
 
 logger = logging.getLogger("hub.inbound")
 
+# Stored events are handed to the inbound workers from a sender thread, many per task when busy.
+SWEEP_CHUNK = 50
+inbound_doorbell = Doorbell("channels_adapters.tasks.process_inbound_event")
+
 
 def inbound_event_store(
     *, kind: str, idempotency_key: str, payload: dict[str, Any]
 ) -> tuple[InboundEvent, bool]:
     """Store a provider's payload durably. A key seen before is not an error: nothing else happens."""
-    from channels_adapters import tasks
-
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
@@ -48,7 +52,7 @@ def inbound_event_store(
                 received_at=timezone.now(),
                 enqueued_at=timezone.now(),
             )
-            enqueue_on_commit(tasks.process_inbound_event, event.pk)
+            inbound_doorbell.ring_on_commit(event.pk)
     except IntegrityError:
         # Seen before (a provider's retry, or a concurrent duplicate): answered as new, nothing else happens.
         return InboundEvent.objects.get(idempotency_key=idempotency_key), False
@@ -56,35 +60,84 @@ def inbound_event_store(
 
 
 def inbound_event_process(*, event_id: int) -> Entry | None:
-    """Turn one stored event into an entry of a lifetime thread. Safe to call any number of times."""
+    """Turn one stored event into an entry of a lifetime thread. Safe to call any number of times.
+
+    Under a backlog the same transaction also takes up to INBOUND_BATCH - 1 more pending events, oldest
+    first: one commit and one round of broadcasts for all of them. Their own tasks then find them done.
+    """
+    entries = inbound_events_process(event_ids=[event_id], batch=settings.INBOUND_BATCH)
+    return entries.get(event_id)
+
+
+def inbound_events_process(*, event_ids: list[int], batch: int = 1) -> dict[int, Entry]:
+    """Claim the named events and enough other pending ones to make `batch` (SKIP LOCKED); process them.
+
+    Each event runs in its own savepoint: one that fails is rolled back alone, counted, and left for the
+    sweeper (or failed for good after INBOUND_MAX_ATTEMPTS); the others commit. A worker killed midway
+    leaves all of them pending. Returns the entries made, by event id.
+    """
     try:
-        with transaction.atomic():
-            event = (
-                InboundEvent.objects.select_for_update(skip_locked=True)
-                .filter(pk=event_id, state=InboundEvent.PENDING)
-                .first()
-            )
-            if event is None:
-                return None  # done already, failed for good, or another worker holds it
-            record = inbound_recorder(event.kind)
-            entry: Entry
-            if record is not None:
-                entry = record(payload=event.payload, received_at=event.received_at)
-            else:
-                message = get_adapter(event.kind).parse_inbound(event.payload)
-                entry = inbound_message_record(message=message, received_at=event.received_at)
-            event.state = InboundEvent.DONE
-            event.processed_at = timezone.now()
-            event.attempts += 1
-            event.entry = entry
-            event.last_error = ""
-            event.save(update_fields=["state", "processed_at", "attempts", "entry", "last_error"])
-            return entry
+        entries, failures = _process_claimed(event_ids=event_ids, batch=batch)
     except Exception as error:
-        _record_failure(event_id, error)
-        if isinstance(error, AdapterError) and error.permanent:
-            return None  # recorded as failed, with its reason, for an admin to look at
+        # The transaction itself failed (the database went away, say): nothing of the batch was kept.
+        for event_id in event_ids:
+            _record_failure(event_id, error)
         raise
+    for failed_id, failure in failures:
+        if failed_id in event_ids and not (isinstance(failure, AdapterError) and failure.permanent):
+            raise failure  # the named event's task fails, and its retry policy applies, as for a single event
+    return entries
+
+
+def _process_claimed(
+    *, event_ids: list[int], batch: int
+) -> tuple[dict[int, Entry], list[tuple[int, Exception]]]:
+    failures: list[tuple[int, Exception]] = []
+    entries: dict[int, Entry] = {}
+    with transaction.atomic(), realtime.publish_batch() as published:
+        claimed = list(
+            InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=event_ids, state=InboundEvent.PENDING)
+            .order_by("received_at", "pk")
+        )
+        if claimed and batch > len(claimed):
+            claimed += (
+                InboundEvent.objects.select_for_update(skip_locked=True)
+                .filter(state=InboundEvent.PENDING)
+                .exclude(pk__in=event_ids)
+                .order_by("received_at")[: batch - len(claimed)]
+            )
+        now = timezone.now()
+        for event in claimed:
+            mark = published.mark()
+            try:
+                with transaction.atomic():
+                    entry = _event_record(event)
+            except Exception as failure:
+                published.forget_since(mark)
+                failures.append((event.pk, failure))
+                continue
+            entries[event.pk] = entry
+            InboundEvent.objects.filter(pk=event.pk).update(
+                state=InboundEvent.DONE,
+                processed_at=now,
+                entry=entry,
+                last_error="",
+                attempts=F("attempts") + 1,
+            )
+        for failed_id, reason in failures:
+            _record_failure(failed_id, reason)
+    return entries, failures
+
+
+def _event_record(event: InboundEvent) -> Entry:
+    """A message by default; kinds whose events are not messages (voice callbacks) name their own service."""
+    record = inbound_recorder(event.kind)
+    if record is not None:
+        entry: Entry = record(payload=event.payload, received_at=event.received_at)
+        return entry
+    message = get_adapter(event.kind).parse_inbound(event.payload)
+    return inbound_message_record(message=message, received_at=event.received_at)
 
 
 def _record_failure(event_id: int, error: Exception) -> None:
@@ -125,7 +178,10 @@ def inbound_events_sweep(*, older_than_s: float | None = None, limit: int = 500)
     if not ids:
         return 0
     InboundEvent.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
-    enqueued = sum(1 for event_id in ids if enqueue_now(tasks.process_inbound_event, event_id))
+    # A few tasks of many ids each: against a backlog (events only waiting in the queue) each costs one
+    # cheap claim that finds them done or held, instead of hundreds of single tasks flooding the queue.
+    chunks = [ids[start : start + SWEEP_CHUNK] for start in range(0, len(ids), SWEEP_CHUNK)]
+    enqueued = sum(len(chunk) for chunk in chunks if enqueue_now(tasks.process_inbound_event, *chunk))
     logger.info("Sweeper re-enqueued %s of %s pending inbound events", enqueued, len(ids))
     return enqueued
 

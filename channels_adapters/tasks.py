@@ -19,11 +19,14 @@ from channels_adapters.enqueue import enqueue_now
     retry_backoff_max=60,
     max_retries=5,
 )
-def process_inbound_event(self: Any, event_id: int) -> int | None:
-    from channels_adapters.inbound import inbound_event_process
+def process_inbound_event(self: Any, event_id: int, *more_ids: int) -> int:
+    """Process the named stored events (a web process sends many at once when busy); returns how many."""
+    from django.conf import settings
 
-    entry = inbound_event_process(event_id=event_id)
-    return entry.pk if entry else None
+    from channels_adapters.inbound import inbound_events_process
+
+    ids = [event_id, *more_ids]
+    return len(inbound_events_process(event_ids=ids, batch=max(settings.INBOUND_BATCH, len(ids))))
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -195,6 +195,8 @@ INBOUND_SWEEP_AFTER_S = env_int("INBOUND_SWEEP_AFTER_S", 60)
 # How often beat runs the sweeper: a pending event waits at most INBOUND_SWEEP_AFTER_S + this.
 INBOUND_SWEEP_EVERY_S = max(1, min(15, INBOUND_SWEEP_AFTER_S // 2))
 INBOUND_MAX_ATTEMPTS = env_int("INBOUND_MAX_ATTEMPTS", 8)
+# Under a backlog one worker transaction takes up to this many pending events: one commit, one broadcast.
+INBOUND_BATCH = max(1, env_int("INBOUND_BATCH", 20))
 OUTBOUND_STUCK_AFTER_S = env_int("OUTBOUND_STUCK_AFTER_S", 300)
 OUTBOUND_MAX_ATTEMPTS = env_int("OUTBOUND_MAX_ATTEMPTS", 6)
 REALTIME_EVENT_RETENTION_S = env_int("REALTIME_EVENT_RETENTION_S", 7 * 24 * 3600)

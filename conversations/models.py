@@ -182,17 +182,47 @@ class Conversation(models.Model):
 
 
 class ConversationInbox(models.Model):
-    """A thread belongs to every inbox its entries came through; visibility follows from it."""
+    """A thread belongs to every inbox its entries came through; visibility follows from it.
+
+    Each link also carries a copy of the thread's list fields (status, assignee, waiting, last activity),
+    kept in step by the services that change them, so the inbox views of one inbox read one index of
+    this table however few of its threads match (a count over a join cannot stop early when they are few).
+    """
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="inbox_links")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversation_links")
     created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, default=Conversation.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    waiting = models.BooleanField(default=False)
+    last_activity_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["conversation", "inbox"], name="conversation_inbox_unique")
         ]
-        indexes = [models.Index(fields=["inbox", "conversation"], name="inbox_conversations")]
+        indexes = [
+            models.Index(fields=["inbox", "conversation"], name="inbox_conversations"),
+            models.Index(
+                fields=["inbox", "status", "-last_activity_at", "-conversation"], name="inbox_link_recent"
+            ),
+            models.Index(
+                fields=["inbox", "assignee", "status", "-last_activity_at", "-conversation"],
+                name="inbox_link_mine_recent",
+            ),
+            models.Index(
+                fields=["inbox", "status", "-last_activity_at", "-conversation"],
+                condition=Q(assignee__isnull=True),
+                name="inbox_link_unassigned_recent",
+            ),
+            models.Index(
+                fields=["inbox", "status", "-last_activity_at", "-conversation"],
+                condition=Q(waiting=True),
+                name="inbox_link_waiting_recent",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"conversation {self.conversation_id} via inbox {self.inbox_id}"

@@ -12,7 +12,9 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any, NotRequired, TypedDict
@@ -60,22 +62,76 @@ class Frame(TypedDict):
     entry: NotRequired[EntryFrame]
 
 
+@dataclass(frozen=True)
+class Published:
+    """What one logged event publishes once its transaction commits."""
+
+    seq: int
+    type: str
+    conversation_id: int
+    entry_ids: tuple[int, ...]
+
+
+class PublishBatch:
+    """Collects the events logged while it is active and publishes them together after commit.
+
+    A worker that records many events in one transaction (a batch of inbound messages) then reads the
+    rows for all their frames in a few queries and sends them in one go, instead of per event.
+    """
+
+    def __init__(self) -> None:
+        self.items: list[Published] = []
+
+    def mark(self) -> int:
+        return len(self.items)
+
+    def forget_since(self, mark: int) -> None:
+        """Drop what was logged since `mark` (its savepoint was rolled back)."""
+        del self.items[mark:]
+
+
+_active = threading.local()
+
+
+@contextmanager
+def publish_batch() -> Iterator[PublishBatch]:
+    """Inside the caller's transaction: events logged in this block are published together after commit."""
+    if getattr(_active, "batch", None) is not None:
+        yield _active.batch  # already batching: the outer block publishes
+        return
+    batch = _active.batch = PublishBatch()
+    try:
+        yield batch
+    finally:
+        _active.batch = None
+    if batch.items:
+        transaction.on_commit(partial(_publish_safely, batch.items))
+
+
 def event_record(
     *,
     type: str,
     conversation: Conversation,
     entry: Entry | None = None,
     payload: dict[str, Any] | None = None,
+    version_bumped: bool = False,
 ) -> RealtimeEvent:
-    """Log the event inside the caller's transaction and publish it once that transaction commits."""
-    # The row lock this update takes orders the thread's events by commit, which event ids cannot.
-    Conversation.objects.filter(pk=conversation.pk).update(version=F("version") + 1)
+    """Log the event inside the caller's transaction and publish it once that transaction commits.
+
+    `version_bumped`: the caller has already incremented the thread's version under its row lock.
+    """
+    if not version_bumped:
+        # The row lock this update takes orders the thread's events by commit, which event ids cannot.
+        Conversation.objects.filter(pk=conversation.pk).update(version=F("version") + 1)
     event = RealtimeEvent.objects.create(
         type=type, conversation=conversation, entry=entry, created_at=timezone.now(), payload=payload or {}
     )
-    transaction.on_commit(
-        partial(_publish_safely, event.pk, type, conversation.pk, entry.pk if entry else None)
-    )
+    item = Published(event.pk, type, conversation.pk, (entry.pk,) if entry else ())
+    batch: PublishBatch | None = getattr(_active, "batch", None)
+    if batch is not None:
+        batch.items.append(item)
+    else:
+        transaction.on_commit(partial(_publish_safely, [item]))
     return event
 
 
@@ -86,76 +142,117 @@ def event_log_prune(*, older_than_s: float) -> int:
     return deleted
 
 
-def _publish_safely(seq: int, type: str, conversation_id: int, entry_id: int | None) -> None:
+def _publish_safely(items: list[Published]) -> None:
     try:
-        frames_publish(
-            seq=seq, type=type, conversation_id=conversation_id, entry_ids=[entry_id] if entry_id else []
-        )
+        frames_publish(items)
     except Exception:
         # Realtime is at most once; the event log lets every client catch up.
-        logger.exception("Could not publish event %s (%s); clients will catch up from the log", seq, type)
+        logger.exception(
+            "Could not publish events %s; clients will catch up from the log", [item.seq for item in items]
+        )
 
 
-def frames_publish(*, seq: int, type: str, conversation_id: int, entry_ids: Iterable[int]) -> None:
-    list_frame, thread_frames = frames_build(
-        seq=seq, type=type, conversation_id=conversation_id, entry_ids=entry_ids
-    )
-    if list_frame is None:
-        return
-    inbox_ids = ConversationInbox.objects.filter(conversation_id=conversation_id).values_list(
-        "inbox_id", flat=True
-    )
-    sends: list[tuple[str, Frame]] = [(GROUP_EVERYTHING, list_frame)]
-    sends += [(group_inbox(inbox_id), list_frame) for inbox_id in inbox_ids]
-    sends += [(group_conversation(conversation_id), frame) for frame in thread_frames]
-    _group_send_all(sends)
+def frames_publish(items: Sequence[Published]) -> None:
+    """Build every item's frames from the rows as they are now and send them, in order, in one go."""
+    conversation_ids = {item.conversation_id for item in items}
+    rows = _FrameRows.load(conversation_ids, [entry_id for item in items for entry_id in item.entry_ids])
+    links: dict[int, list[int]] = {}
+    for conversation_id, inbox_id in ConversationInbox.objects.filter(
+        conversation_id__in=conversation_ids
+    ).values_list("conversation_id", "inbox_id"):
+        links.setdefault(conversation_id, []).append(inbox_id)
+    sends: list[tuple[str, Frame]] = []
+    for item in items:
+        list_frame, thread_frames = rows.frames(item.seq, item.type, item.conversation_id, item.entry_ids)
+        if list_frame is None:
+            continue
+        sends.append((GROUP_EVERYTHING, list_frame))
+        sends += [(group_inbox(inbox_id), list_frame) for inbox_id in links.get(item.conversation_id, [])]
+        sends += [(group_conversation(item.conversation_id), frame) for frame in thread_frames]
+    if sends:
+        _group_send_all(sends)
 
 
 def frames_build(
     *, seq: int, type: str, conversation_id: int, entry_ids: Iterable[int], with_thread: bool = True
 ) -> tuple[Frame | None, list[Frame]]:
     """Render the frames for an event from the rows as they are now: one for the list, some for the thread."""
-    conversation = (
-        Conversation.objects.select_related("contact", "assignee", "last_inbound_inbox", "team")
-        .prefetch_related("contact__identities")
-        .filter(pk=conversation_id)
-        .first()
-    )
-    if conversation is None:
-        return None, []
-    list_frame: Frame = {
-        "seq": seq,
-        "type": type,
-        "conversation": conversation_id,
-        "row": render_to_string("conversations/_conversation_row.html", {"c": conversation, "seq": seq}),
-    }
-    if not with_thread:
-        return list_frame, []
-    # The header and the event's entry travel together, so a frame lost on the way loses both or neither.
-    header = render_to_string("conversations/_thread_header.html", {"c": conversation, "seq": seq})
-    entries = (
-        Entry.objects.filter(pk__in=list(entry_ids), conversation_id=conversation_id)
-        .select_related("author", "inbox")
-        .prefetch_related("attachments")
-        .order_by("created_at", "id")
-    )
-    frames: list[Frame] = []
-    for entry in entries:
-        frame: Frame = {
+    ids = tuple(entry_ids) if with_thread else ()
+    rows = _FrameRows.load({conversation_id}, ids)
+    return rows.frames(seq, type, conversation_id, ids, with_thread=with_thread)
+
+
+@dataclass
+class _FrameRows:
+    """The rows frames are rendered from, read in a few queries for any number of events."""
+
+    conversations: dict[int, Conversation]
+    entries: dict[int, Entry]
+
+    @classmethod
+    def load(cls, conversation_ids: Iterable[int], entry_ids: Iterable[int]) -> _FrameRows:
+        conversations = (
+            Conversation.objects.select_related("contact", "assignee", "last_inbound_inbox", "team")
+            .prefetch_related("contact__identities")
+            .filter(pk__in=list(conversation_ids))
+        )
+        wanted = list(set(entry_ids))
+        entries = (
+            Entry.objects.filter(pk__in=wanted)
+            .select_related("author", "inbox")
+            .prefetch_related("attachments")
+            if wanted
+            else Entry.objects.none()
+        )
+        return cls({c.pk: c for c in conversations}, {e.pk: e for e in entries})
+
+    def frames(
+        self,
+        seq: int,
+        type: str,
+        conversation_id: int,
+        entry_ids: Iterable[int],
+        *,
+        with_thread: bool = True,
+    ) -> tuple[Frame | None, list[Frame]]:
+        conversation = self.conversations.get(conversation_id)
+        if conversation is None:
+            return None, []
+        list_frame: Frame = {
             "seq": seq,
             "type": type,
             "conversation": conversation_id,
-            "entry": {
-                "id": entry.pk,
-                "version": entry.version,
-                "html": render_to_string("conversations/_entry.html", {"entry": entry}),
-            },
+            "row": render_to_string("conversations/_conversation_row.html", {"c": conversation, "seq": seq}),
         }
-        frames.append(frame)
-    if not frames:
-        frames.append({"seq": seq, "type": type, "conversation": conversation_id})
-    frames[0]["header"] = header
-    return list_frame, frames
+        if not with_thread:
+            return list_frame, []
+        # The header and the event's entry travel together, so a frame lost on the way loses both or neither.
+        header = render_to_string("conversations/_thread_header.html", {"c": conversation, "seq": seq})
+        entries = sorted(
+            (
+                entry
+                for entry in (self.entries.get(entry_id) for entry_id in entry_ids)
+                if entry is not None and entry.conversation_id == conversation_id
+            ),
+            key=lambda entry: (entry.created_at, entry.pk),
+        )
+        frames: list[Frame] = [
+            {
+                "seq": seq,
+                "type": type,
+                "conversation": conversation_id,
+                "entry": {
+                    "id": entry.pk,
+                    "version": entry.version,
+                    "html": render_to_string("conversations/_entry.html", {"entry": entry}),
+                },
+            }
+            for entry in entries
+        ]
+        if not frames:
+            frames.append({"seq": seq, "type": type, "conversation": conversation_id})
+        frames[0]["header"] = header
+        return list_frame, frames
 
 
 def _group_send_all(sends: list[tuple[str, Frame]]) -> None:

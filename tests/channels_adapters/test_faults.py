@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
-from channels_adapters.inbound import inbound_events_sweep
+from channels_adapters.inbound import inbound_doorbell, inbound_events_sweep
 from channels_adapters.models import InboundEvent
 from config.celery import app as celery_app
 from conversations.models import Entry
@@ -49,6 +49,7 @@ def broker_at(url: str) -> Iterator[None]:
     try:
         yield
     finally:
+        inbound_doorbell.drain()  # what the webhooks rang went to this broker, not the next one
         conf.broker_url, conf.task_always_eager = saved
         celery_app._after_fork()
 

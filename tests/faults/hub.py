@@ -280,7 +280,10 @@ class DrillHub:
             progress = self.inbound_progress()
             done = progress.get("done", 0)
             if progress.get("failed"):
-                raise AssertionError(f"{progress['failed']} inbound events failed for good: {progress}")
+                reasons = self.sql(
+                    "SELECT last_error FROM channels_adapters_inboundevent WHERE state = 'failed' LIMIT 3"
+                )
+                raise AssertionError(f"{progress['failed']} inbound events failed for good: {reasons}")
             if done >= expected and not progress.get("pending"):
                 return time.monotonic()
             if done != last_done:

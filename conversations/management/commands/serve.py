@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from config.supervisor import Supervisor
 
 
 class Command(BaseCommand):
@@ -84,33 +84,12 @@ class Command(BaseCommand):
                 "",
             ],
         }
-        processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        supervisor = Supervisor(commands, say=lambda line: self.stderr.write(line))
+        signal.signal(signal.SIGINT, supervisor.stop)
+        signal.signal(signal.SIGTERM, supervisor.stop)
+        supervisor.start()
         self.stdout.write(
-            f"Serving on http://{options['host']}:{options['port']}/ with {', '.join(processes)}; Ctrl-C stops all."
+            f"Serving on http://{options['host']}:{options['port']}/ with {', '.join(commands)}; "
+            "a process that crashes is restarted; Ctrl-C stops all."
         )
-        stopping = False
-
-        def stop(*_: Any) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
-        while not stopping:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    self.stderr.write(f"{name} exited with {process.returncode}; stopping the others.")
-                    exit_code = process.returncode or 1
-                    stopping = True
-            time.sleep(0.5)
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for process in processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-        sys.exit(exit_code)
+        sys.exit(supervisor.run())

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0005_voice_business_hours"),
+        ("conversations", "0006_voice_business_hours"),
     ]
 
     operations = [

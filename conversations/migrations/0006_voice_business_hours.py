@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0004_list_view_indexes"),
+        ("conversations", "0005_inbox_link_list_fields"),
     ]
 
     operations = [

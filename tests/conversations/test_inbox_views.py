@@ -1,0 +1,69 @@
+"""The views of one inbox read its links' copy of the list fields: after any change they agree with the thread."""
+
+from __future__ import annotations
+
+import pytest
+
+from conversations.models import Conversation, ConversationInbox, Entry
+from conversations.selectors import STATUSES, VIEWS, conversation_list, conversation_view_counts
+from conversations.services import conversation_assign, conversation_set_status, entry_append
+from tests.conftest import sms_in
+
+
+def _expected(user, inbox, view: str, status: str) -> list[int]:
+    """Straight from the threads: in the inbox, in the view, latest activity first."""
+    threads = Conversation.objects.filter(inbox_links__inbox=inbox)
+    if status != "all":
+        threads = threads.filter(status=status)
+    if view == "mine":
+        threads = threads.filter(assignee=user)
+    elif view == "unassigned":
+        threads = threads.filter(assignee__isnull=True)
+    elif view == "unanswered":
+        threads = threads.filter(waiting_since__isnull=False)
+    return list(threads.order_by("-last_activity_at", "-id").values_list("pk", flat=True))
+
+
+def _assert_views_agree(user, *inboxes) -> None:
+    for inbox in inboxes:
+        for status in STATUSES:
+            counts = conversation_view_counts(user=user, status=status, inbox_id=inbox.pk)
+            for view in VIEWS:
+                expected = _expected(user, inbox, view, status)
+                listed = conversation_list(user=user, view=view, status=status, inbox_id=inbox.pk)
+                assert [c.pk for c in listed] == expected, (inbox.name, view, status)
+                assert counts[view] == len(expected), (inbox.name, view, status)
+
+
+@pytest.mark.django_db
+def test_one_inbox_views_follow_every_change_to_a_thread(inbox_support, inbox_sales, manager_maria) -> None:
+    first = sms_in(inbox_support, "Where is my order?", phone="+14155550101").conversation
+    second = sms_in(inbox_support, "Do you ship to Canada?", phone="+14155550102").conversation
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+
+    conversation_assign(conversation=first, assignee=manager_maria, by=manager_maria)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+
+    entry_append(
+        conversation=first, kind=Entry.MESSAGE, direction=Entry.OUTBOUND, channel="sms", body="Today"
+    )
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+
+    conversation_set_status(conversation=second, status="resolved", by=manager_maria)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+
+    # The customer writes again, through the other inbox: reopened, waiting, and now in both inboxes.
+    sms_in(inbox_sales, "Also, a sales question", conversation=second)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+    assert ConversationInbox.objects.filter(conversation=second).count() == 2
+
+    conversation_set_status(conversation=first, status="pending", by=manager_maria)
+    conversation_assign(conversation=first, assignee=None, by=manager_maria)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+
+
+@pytest.mark.django_db
+def test_an_agent_sees_no_thread_through_an_inbox_they_do_not_hold(agent_alice, inbox_sales) -> None:
+    sms_in(inbox_sales, "Sales only")
+    assert conversation_list(user=agent_alice, inbox_id=inbox_sales.pk) == []
+    assert set(conversation_view_counts(user=agent_alice, inbox_id=inbox_sales.pk).values()) == {0}

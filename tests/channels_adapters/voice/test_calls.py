@@ -319,3 +319,27 @@ def test_workers_racing_over_one_new_call_make_one_entry(caller, inbox_support) 
     assert entry.data["call_outcome"] == "voicemail" and entry.body.startswith("Hi, it's Dana.")
     assert Contact.objects.count() == 1
     assert Conversation.objects.get().waiting_since is not None
+
+
+@pytest.mark.django_db
+def test_a_missed_call_lists_the_thread_as_unanswered_in_its_inbox_until_called_back(
+    voice_post, inbox_support, agent_alice, django_capture_on_commit_callbacks
+) -> None:
+    from channels_adapters.voice.services import call_place
+    from conversations.selectors import conversation_list
+
+    def unanswered() -> list[int]:
+        return [
+            c.pk for c in conversation_list(user=agent_alice, view="unanswered", inbox_id=inbox_support.pk)
+        ] + [-c.pk for c in conversation_list(user=agent_alice, view="unanswered")]
+
+    voice_post(INCOMING, twilio_fixture("voice_incoming"))
+    assert unanswered() == []  # ringing is not yet work
+    voice_post(STATUS, twilio_fixture("voice_status_completed"))
+    conversation = thread_of(CUSTOMER)
+    assert unanswered() == [conversation.pk, -conversation.pk]
+    agent_alice.agent.phone = "+14155550111"
+    agent_alice.agent.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_place(conversation=conversation, agent=agent_alice)
+    assert unanswered() == []

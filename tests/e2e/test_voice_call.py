@@ -39,7 +39,7 @@ def test_a_simulated_call_rings_goes_to_voicemail_and_is_called_back_live(live_h
             "--from",
             "+1 415 555 0142",
             "--ring-seconds",
-            "6",
+            "12",  # long enough to be seen ringing on a loaded machine
             "--voicemail",
             "Hi, it's Dana about order 4471, please call me back.",
         ],
@@ -50,13 +50,13 @@ def test_a_simulated_call_rings_goes_to_voicemail_and_is_called_back_live(live_h
     )
     try:
         call = page.locator(".entry.kind-call.dir-inbound")
-        expect(call.locator(".call-outcome")).to_have_text("Ringing…", timeout=10_000)
-        expect(call.locator(".call-outcome")).to_have_text("Voicemail (0:04)", timeout=20_000)
+        expect(call.locator(".call-outcome")).to_have_text("Ringing…", timeout=30_000)
+        expect(call.locator(".call-outcome")).to_have_text("Voicemail (0:04)", timeout=45_000)
         expect(call.locator(".entry-body")).to_have_text(
-            "Hi, it's Dana about order 4471, please call me back.", timeout=20_000
+            "Hi, it's Dana about order 4471, please call me back.", timeout=30_000
         )
-        expect(call.locator("audio")).to_have_count(1, timeout=10_000)
-        output, _ = simulate.communicate(timeout=30)
+        expect(call.locator("audio")).to_have_count(1, timeout=20_000)
+        output, _ = simulate.communicate(timeout=60)
     finally:
         if simulate.poll() is None:
             simulate.kill()
@@ -73,12 +73,12 @@ def test_a_simulated_call_rings_goes_to_voicemail_and_is_called_back_live(live_h
 
     page.click("form.call-back button")
     outbound = page.locator(".entry.kind-call.dir-outbound")
-    expect(outbound).to_be_visible(timeout=10_000)
+    expect(outbound).to_be_visible(timeout=20_000)
     expect(outbound.locator(".call-outcome")).to_contain_text("Calling your phone")
-    for _ in range(100):
+    for _ in range(300):
         if live_hub.fake_twilio.calls:
             break
         page.wait_for_timeout(100)
     [placed] = live_hub.fake_twilio.calls
     assert (placed["to"], placed["from"]) == (ALICE_PHONE, live_hub.inbox.address)
-    expect(page.locator("#thread-header .unanswered-badge")).to_have_count(0, timeout=10_000)
+    expect(page.locator("#thread-header .unanswered-badge")).to_have_count(0, timeout=20_000)

@@ -59,9 +59,9 @@ def test_hostile_caller_names_and_transcripts_are_inert_text(live_hub, page: Pag
             },
             query=context,
         )
-    wait_until(lambda: Entry.objects.filter(kind="call").exclude(body="").count() == 6, timeout=30)
+    wait_until(lambda: Entry.objects.filter(kind="call").exclude(body="").count() == 6, timeout=90)
     for entry in Entry.objects.filter(kind="call"):
-        expect(page.locator(f"#entry-{entry.pk} .entry-body")).to_have_text(entry.body, timeout=10_000)
+        expect(page.locator(f"#entry-{entry.pk} .entry-body")).to_have_text(entry.body, timeout=30_000)
     assert sorted(Entry.objects.filter(kind="call").values_list("body", flat=True)) == sorted(PAYLOADS[:6])
     watch.inert("the thread after live calls")
     page.reload()
@@ -69,5 +69,7 @@ def test_hostile_caller_names_and_transcripts_are_inert_text(live_hub, page: Pag
     watch.inert("the thread on a fresh load")
     for entry in Entry.objects.filter(kind="call"):
         assert page.locator(f"#entry-{entry.pk} .entry-body").text_content() == entry.body
-    # The first caller name (CNAM) named the contact: the header shows it as text.
-    expect(page.locator("#thread-header h1")).to_have_text(PAYLOADS[0])
+    # A caller name (CNAM; whichever callback a worker took first) named the contact: shown as text.
+    conversation.contact.refresh_from_db()
+    assert conversation.contact.name in PAYLOADS[:6]
+    expect(page.locator("#thread-header h1")).to_have_text(conversation.contact.name, timeout=20_000)

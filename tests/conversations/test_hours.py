@@ -88,3 +88,12 @@ def test_what_is_open_could_not_read_is_refused_with_a_reason(schedule, holidays
 
 def test_a_well_formed_schedule_is_accepted() -> None:
     business_hours_validate(schedule=WEEKDAYS, holidays=["2026-12-25"], time_zone="Europe/Paris")
+
+
+def test_the_admins_form_refuses_hours_is_open_could_not_read() -> None:
+    from django.core.exceptions import ValidationError as FormError
+
+    with pytest.raises(FormError) as refused:
+        Inbox(name="Support", business_hours={"mon": [["9", "5"]]}).clean()
+    assert "business_hours" in refused.value.message_dict
+    Inbox(name="Support", business_hours=WEEKDAYS, time_zone="Europe/Paris").clean()

@@ -72,6 +72,8 @@ class OutboundMessage:
     messaging_service_id: str = ""
     reference: str = ""  # our entry id, to find the message again when reconciling
     media_urls: tuple[str, ...] = ()
+    # A call: the agent's phone Twilio rings first, bridging to `to` once they answer (click-to-call).
+    connect_first: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from channels_adapters.base import AdapterError, InboundMessage
 from channels_adapters.enqueue import Doorbell, enqueue_now, enqueue_on_commit
 from channels_adapters.models import InboundEvent
-from channels_adapters.registry import get_adapter
+from channels_adapters.registry import get_adapter, inbound_recorder
 from contacts.models import Identity
 from contacts.services import contact_resolve, identity_set_opt_out
 from conversations import realtime
@@ -116,8 +116,7 @@ def _process_claimed(
             mark = published.mark()
             try:
                 with transaction.atomic(savepoint=isolate):
-                    message = get_adapter(event.kind).parse_inbound(event.payload)
-                    entry = inbound_message_record(message=message, received_at=event.received_at)
+                    entry = _event_record(event)
             except Exception as failure:
                 if not isolate:
                     raise  # the whole transaction fails; inbound_events_process records it
@@ -135,6 +134,16 @@ def _process_claimed(
         for failed_id, reason in failures:
             _record_failure(failed_id, reason)
     return entries, failures
+
+
+def _event_record(event: InboundEvent) -> Entry:
+    """A message by default; kinds whose events are not messages (voice callbacks) name their own service."""
+    record = inbound_recorder(event.kind)
+    if record is not None:
+        entry: Entry = record(payload=event.payload, received_at=event.received_at)
+        return entry
+    message = get_adapter(event.kind).parse_inbound(event.payload)
+    return inbound_message_record(message=message, received_at=event.received_at)
 
 
 def _record_failure(event_id: int, error: Exception) -> None:

@@ -43,6 +43,7 @@ _EXTENSIONS = {
     "audio/amr": "amr",
     "audio/ogg": "ogg",
     "audio/mpeg": "mp3",
+    "audio/wav": "wav",
     "video/mp4": "mp4",
     "text/vcard": "vcf",
 }
@@ -52,6 +53,10 @@ def sniff_content_type(data: bytes) -> str:
     """What the bytes are, never what the sender said they are."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/wav"
+    if len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0 and data[1] & 0x06:
+        return "audio/mpeg"  # an MP3 frame with no ID3 tag (Twilio's recordings start so)
     for magic, offset, content_type in _SIGNATURES:
         if data[offset : offset + len(magic)] == magic:
             return content_type

@@ -344,6 +344,18 @@ def _outbound_message(entry: Entry) -> OutboundMessage:
     if entry.channel == Entry.SMS:
         # A non-breaking space would switch the SMS to UCS-2 and halve its length.
         body = body.replace("\u00a0", " ").replace("\u202f", " ")
+    if entry.channel == Entry.VOICE:
+        from channels_adapters.voice.adapter import callback_url
+
+        return OutboundMessage(
+            channel=entry.channel,
+            to=entry.to_address,
+            from_address=entry.from_address,
+            body="",
+            status_callback=callback_url("status", entry=entry.pk, direction="outbound"),
+            reference=str(entry.pk),
+            connect_first=str(entry.data.get("agent_phone", "")),
+        )
     return OutboundMessage(
         channel=entry.channel,
         to=entry.to_address,

@@ -8,12 +8,19 @@ from typing import Any
 
 ADAPTERS: dict[str, str] = {
     "twilio_messaging": "channels_adapters.sms.adapter.TwilioMessagingAdapter",
+    "twilio_voice": "channels_adapters.voice.adapter.TwilioVoiceAdapter",
+}
+
+# Kinds whose stored events are not messages: the service that records one (default: a message entry).
+INBOUND_RECORDERS: dict[str, str] = {
+    "twilio_voice": "channels_adapters.voice.services.call_event_record",
 }
 
 # Which adapter sends on a channel.
 CHANNEL_ADAPTERS: dict[str, str] = {
     "sms": "twilio_messaging",
     "whatsapp": "twilio_messaging",
+    "voice": "twilio_voice",
 }
 
 
@@ -32,3 +39,12 @@ def adapter_for_channel(channel: str) -> Any:
         return get_adapter(CHANNEL_ADAPTERS[channel])
     except KeyError:
         raise LookupError(f"No adapter sends on the {channel!r} channel yet") from None
+
+
+def inbound_recorder(kind: str) -> Any:
+    """The service that records a stored event of this kind, or None for a plain inbound message."""
+    dotted = INBOUND_RECORDERS.get(kind)
+    if dotted is None:
+        return None
+    module_name, _, function_name = dotted.rpartition(".")
+    return getattr(import_module(module_name), function_name)

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from channels_adapters.sms import views as sms_views
+from channels_adapters.voice import views as voice_views
 from config import health
 from config.auth import login_throttled, login_view
 from conversations import views as inbox_views
@@ -30,11 +31,23 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/reply/", inbox_views.reply, name="inbox-reply"),
     path("inbox/<int:conversation_id>/status/", inbox_views.set_status, name="inbox-status"),
     path("inbox/<int:conversation_id>/assign/", inbox_views.assign, name="inbox-assign"),
+    path("inbox/<int:conversation_id>/call/", inbox_views.call_back, name="inbox-call"),
+    path("inbox/profile/", inbox_views.profile, name="inbox-profile"),
     path("inbox/entries/<int:entry_id>/retry/", inbox_views.retry_entry, name="inbox-entry-retry"),
     path("attachments/<int:attachment_id>/", inbox_views.attachment_download, name="attachment"),
     # Providers
     path("webhooks/twilio/messaging/", sms_views.messaging_inbound, name="twilio-messaging"),
     path("webhooks/twilio/messaging/status/", sms_views.messaging_status, name="twilio-messaging-status"),
+    path("webhooks/twilio/voice/", voice_views.voice_incoming, name="twilio-voice"),
+    path("webhooks/twilio/voice/status/", voice_views.voice_status, name="twilio-voice-status"),
+    path("webhooks/twilio/voice/dial/", voice_views.voice_dial, name="twilio-voice-dial"),
+    path("webhooks/twilio/voice/recording/", voice_views.voice_recording, name="twilio-voice-recording"),
+    path(
+        "webhooks/twilio/voice/transcription/",
+        voice_views.voice_transcription,
+        name="twilio-voice-transcription",
+    ),
+    path("webhooks/twilio/voice/bridge/", voice_views.voice_bridge, name="twilio-voice-bridge"),
     # REST API
     path("api/v1/", include("conversations.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -70,6 +70,23 @@ class Inbox(models.Model):
         help_text="Twilio Messaging Service whose pool this inbox stands for (MG...)",
     )
     whatsapp_enabled = models.BooleanField(default=False)
+    # Business hours, shared by voice, web chat and the reports (conversations.hours.is_open reads them).
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. America/New_York")
+    business_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Weekly schedule, e.g. {"mon": [["09:00", "17:00"]], ...}; empty means always open',
+    )
+    holidays = models.JSONField(
+        default=list, blank=True, help_text='Closed days in the inbox\'s time zone, e.g. ["2026-12-25"]'
+    )
+    # Voice: what a caller hears and how long the agents' phones ring.
+    voice_greeting = models.TextField(blank=True, help_text="Said when a call comes in; empty: a default")
+    voicemail_prompt = models.TextField(blank=True, help_text="Said before the beep; empty: a default")
+    ring_timeout_s = models.PositiveSmallIntegerField(default=20)
+    voicemail_max_s = models.PositiveSmallIntegerField(
+        default=120, help_text="Longest voicemail; Twilio transcribes recordings up to 120 seconds"
+    )
     # Where messages no inbox claims land, flagged for an admin to route.
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -88,6 +105,20 @@ class Inbox(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The admin's form refuses business hours `is_open` could not read."""
+        from django.core.exceptions import ValidationError as FormError
+
+        from config.errors import ValidationError
+        from conversations.hours import business_hours_validate
+
+        try:
+            business_hours_validate(
+                schedule=self.business_hours, holidays=self.holidays, time_zone=self.time_zone
+            )
+        except ValidationError as error:
+            raise FormError({"business_hours": error.message}) from error
 
 
 class Conversation(models.Model):
@@ -359,6 +390,13 @@ class Attachment(models.Model):
     @property
     def is_inline_image(self) -> bool:
         return self.state == self.STORED and self.content_type in self.INLINE_TYPES
+
+    INLINE_AUDIO_TYPES = ("audio/mpeg", "audio/wav", "audio/ogg")
+
+    @property
+    def is_inline_audio(self) -> bool:
+        """A call recording (or a voice note), played in the thread."""
+        return self.state == self.STORED and self.content_type in self.INLINE_AUDIO_TYPES
 
 
 class RealtimeEvent(models.Model):

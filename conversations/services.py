@@ -12,7 +12,7 @@ from django.utils import timezone
 from config.errors import NotFound, ValidationError
 from contacts.models import Contact
 from conversations import realtime
-from conversations.models import Conversation, ConversationInbox, Entry, Episode, Inbox
+from conversations.models import AgentProfile, Conversation, ConversationInbox, Entry, Episode, Inbox
 from conversations.selectors import agent_can_see
 
 PREVIEW_LENGTH = 200
@@ -188,6 +188,61 @@ def conversation_reopen_for_inbound(*, conversation: Conversation) -> None:
         )
 
 
+def agent_profile_update(*, profile: AgentProfile, phone: str, availability: str) -> AgentProfile:
+    """An agent's own phone (rung by incoming calls and click-to-call) and availability."""
+    from contacts.addresses import normalize_phone
+
+    if availability not in dict(AgentProfile.AVAILABILITY_CHOICES):
+        raise ValidationError("Availability is online, away or offline.")
+    number = phone.strip()
+    if number:
+        normalized = normalize_phone(number)
+        if not normalized.valid:
+            raise ValidationError(
+                f"{number!r} is not a phone number Twilio could call; write it as +1 415 555 0100."
+            )
+        number = normalized.address
+    profile.phone = number
+    profile.availability = availability
+    profile.save(update_fields=["phone", "availability"])
+    return profile
+
+
+def conversation_set_waiting(
+    *, conversation: Conversation, since: datetime | None, preview: str = ""
+) -> None:
+    """Mark the thread as waiting for the business since `since` (a missed call, a voicemail), or clear it.
+
+    Work an agent already did after `since` (a reply, a call back) has answered it: nothing to mark.
+    """
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        fields: list[str] = []
+        if since is None:
+            if locked.waiting_since is not None:
+                locked.waiting_since = None
+                fields.append("waiting_since")
+        else:
+            answered = Entry.objects.filter(
+                conversation=locked,
+                direction=Entry.OUTBOUND,
+                kind__in=(Entry.MESSAGE, Entry.CALL),
+                created_at__gte=since,
+            ).exists()
+            if answered:
+                return
+            if locked.waiting_since is None or locked.waiting_since > since:
+                locked.waiting_since = since
+                fields.append("waiting_since")
+            if preview and since >= locked.last_activity_at:
+                locked.last_preview = preview[:PREVIEW_LENGTH]
+                fields.append("last_preview")
+        if fields:
+            locked.save(update_fields=fields)
+            inbox_links_sync(locked)  # the inbox's Unanswered view reads the links
+            realtime.event_record(type="conversation.updated", conversation=locked)
+
+
 def conversation_assign(
     *, conversation: Conversation, assignee: User | None, by: User | None
 ) -> Conversation:
@@ -296,6 +351,8 @@ def _preview(entry: Entry) -> str:
     if not text and entry.kind == Entry.MESSAGE:
         count = len(entry.data.get("media", [])) if isinstance(entry.data.get("media"), list) else 0
         text = f"[{count} attachment{'s' if count != 1 else ''}]" if count else ""
+    if not text and entry.kind == Entry.CALL:
+        text = str(entry.data.get("call_label", "")) or "Call"
     prefix = "Note: " if entry.kind == Entry.NOTE else ""
     return (prefix + text)[:PREVIEW_LENGTH]
 

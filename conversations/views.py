@@ -15,12 +15,12 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_adapters.outbound import entry_retry, message_send
 from channels_adapters.sandbox import sandbox_records
 from config.errors import HubError, NotFound
-from conversations.models import Conversation, Entry, Inbox
+from conversations.models import AgentProfile, Conversation, Entry, Inbox
 from conversations.selectors import (
     COUNT_CAP,
     STATUSES,
@@ -39,6 +39,7 @@ from conversations.selectors import (
     realtime_latest_seq,
 )
 from conversations.services import (
+    agent_profile_update,
     conversation_assign,
     conversation_get_visible,
     conversation_set_status,
@@ -203,6 +204,55 @@ def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @require_POST
 @agent_required
+def call_back(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Click-to-call: Twilio rings the agent's phone, then the customer; an outbound call entry records it."""
+    from channels_adapters.voice.services import call_place
+
+    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    inbox_id = request.POST.get("inbox", "")
+    inbox = inbox_visible_to(request.user).filter(pk=int(inbox_id)).first() if inbox_id.isdigit() else None
+    if inbox_id.isdigit() and inbox is None:
+        raise NotFound("No such inbox.")
+    try:
+        entry = call_place(conversation=conversation, agent=_agent(request), inbox=inbox)
+    except HubError as error:
+        return _json_error(error)
+    return JsonResponse({"entry": _entry_json(entry.pk)}, status=201)
+
+
+@require_http_methods(["GET", "POST"])
+@agent_required
+def profile(request: HttpRequest) -> HttpResponse:
+    """An agent's own phone number (click-to-call rings it, incoming calls ring it) and availability."""
+    agent = agent_profile(request.user)
+    error = ""
+    saved = False
+    if request.method == "POST" and agent is not None:
+        try:
+            agent = agent_profile_update(
+                profile=agent,
+                phone=request.POST.get("phone", ""),
+                availability=request.POST.get("availability", ""),
+            )
+            saved = True
+        except HubError as failure:
+            error = failure.message
+    return render(
+        request,
+        "conversations/profile.html",
+        {
+            "agent": agent,
+            "availabilities": AgentProfile.AVAILABILITY_CHOICES,
+            "error": error,
+            "saved": saved,
+            "is_admin": agent_is_admin(request.user),
+        },
+        status=400 if error else 200,
+    )
+
+
+@require_POST
+@agent_required
 def retry_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
     entry = entry_visible_to(request.user).filter(pk=entry_id).first()
     if entry is None:
@@ -220,7 +270,7 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> HttpRespons
     attachment = attachment_visible_to(request.user).filter(pk=attachment_id, state="stored").first()
     if attachment is None or not attachment.file:
         raise Http404("No such attachment.")
-    inline = attachment.is_inline_image
+    inline = attachment.is_inline_image or attachment.is_inline_audio
     response = FileResponse(
         attachment.file.open("rb"),
         as_attachment=not inline,
@@ -258,6 +308,7 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
                 "messaging": f"{base}/webhooks/twilio/messaging/",
                 "status": f"{base}/webhooks/twilio/messaging/status/",
                 "voice": f"{base}/webhooks/twilio/voice/",
+                "voice_status": f"{base}/webhooks/twilio/voice/status/",
             },
             "public_base_url": base,
         },

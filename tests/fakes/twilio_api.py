@@ -25,6 +25,7 @@ class FakeTwilioState:
     account_sid: str
     auth_token: str
     messages: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
     # To number -> (HTTP status, Twilio error code, message)
     failures: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     # Seconds to wait after recording a message before answering (a read timeout on the client side).
@@ -35,6 +36,8 @@ class FakeTwilioState:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     media_requests: list[dict[str, Any]] = field(default_factory=list)
+    # Served for any recording not in `media` (simulate_call makes up its RecordingSids).
+    any_recording: tuple[bytes, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -68,6 +71,11 @@ class FakeTwilioServer:
     def release(self) -> None:
         self.state.holding = False
         self.state.released.set()
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self.state.calls)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -105,6 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         length = int(self.headers.get("Content-Length", "0"))
         form = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        if path.endswith("/Calls.json"):
+            self._call_create(form)
+            return
         if not path.endswith("/Messages.json"):
             self._json(404, {"code": 20404, "message": "Not found", "status": 404})
             return
@@ -154,6 +165,37 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self._json(201, record)
 
+    def _call_create(self, form: dict[str, Any]) -> None:
+        """Calls.create: recorded as asked (who to ring, from which number, which TwiML URL and callbacks)."""
+        if not self._authorized():
+            self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            return
+        to = str(form.get("To", ""))
+        failure = self.state.failures.get(to)
+        if failure is not None:
+            status, code, message = failure
+            self._json(status, {"code": code, "message": message, "status": status})
+            return
+        sid = "CA" + secrets.token_hex(16)
+        events = form.get("StatusCallbackEvent")
+        record = {
+            "sid": sid,
+            "account_sid": self.state.account_sid,
+            "to": to,
+            "from": form.get("From", ""),
+            "url": form.get("Url"),
+            "method": form.get("Method"),
+            "status_callback": form.get("StatusCallback"),
+            "status_callback_event": events if isinstance(events, list) else [events] if events else [],
+            "status": "queued",
+            "direction": "outbound-api",
+            "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            "uri": f"/2010-04-01/Accounts/{self.state.account_sid}/Calls/{sid}.json",
+        }
+        with self.state.lock:
+            self.state.calls.append(record)
+        self._json(201, record)
+
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         if parts.path in self.state.redirects:
@@ -162,12 +204,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Location", self.state.redirects[parts.path])
             self.end_headers()
             return
-        if parts.path in self.state.media:
+        recording = self.state.any_recording if "/Recordings/" in parts.path else None
+        if parts.path in self.state.media or recording is not None:
             self.state.media_requests.append({"path": parts.path, "auth": self.headers.get("Authorization")})
             if not self._authorized():
                 self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
                 return
-            content, content_type = self.state.media[parts.path]
+            content, content_type = self.state.media.get(parts.path) or recording or (b"", "")
             self.send_response(200)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(content)))

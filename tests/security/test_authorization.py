@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from conversations.models import Attachment, Conversation, Entry
+from conversations.models import AgentProfile, Attachment, Conversation, Entry
 from conversations.selectors import realtime_latest_seq
 from tests.conftest import PUBLIC_BASE_URL, sms_in
 
@@ -37,6 +37,7 @@ ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     ],
     "inbox/<int:conversation_id>/status/": [("post", "conversation", {"status": "resolved"})],
     "inbox/<int:conversation_id>/assign/": [("post", "conversation", {"assignee": "me"})],
+    "inbox/<int:conversation_id>/call/": [("post", "conversation", {})],
     "inbox/entries/<int:entry_id>/retry/": [("post", "entry", {})],
     "attachments/<int:attachment_id>/": [("get", "attachment", {})],
     "api/v1/contacts/<int:pk>/": [("get", "contact", {})],
@@ -51,6 +52,7 @@ EXPECTED_STATUS = {("api/v1/inboxes/<int:pk>/", "patch"): 403}
 IDS_IN_PARAMETERS = [
     ("post", "inbox/{conversation}/reply/", "inbox", {"body": "from their number"}),
     ("post", "api/v1/contacts/{contact}/messages/", "inbox", {"body": "from their number"}),
+    ("post", "inbox/{conversation}/call/", "inbox", {}),
     ("get", "inbox/", "inbox", {"status": "all"}),
     ("get", "inbox/rows/", "inbox", {"status": "all"}),
 ]
@@ -212,6 +214,7 @@ def test_another_teams_inbox_id_in_a_parameter_is_not_found_either(
 def test_managers_and_admins_reach_every_one_of_them(route, n, sales, manager_maria, admin_ada) -> None:
     method, kind, data = ROUTES_WITH_IDS[route][n]
     user = admin_ada if method == "patch" else manager_maria  # changing an inbox is for admins
+    AgentProfile.objects.filter(user=user).update(phone="+14155550177")  # click-to-call rings it
     response = _call(_client(route, user), route, method, sales[kind], data)
     assert response.status_code in (200, 201, 202), (response.status_code, response.content[:300])
 

@@ -251,3 +251,57 @@ def test_a_refusal_is_permanent_so_it_is_not_retried(settings) -> None:
     with pytest.raises(AdapterError) as refused:
         TwilioMessagingAdapter().fetch_media("http://127.0.0.1:1/", account=account, max_bytes=10)
     assert refused.value.permanent
+
+
+# --- voicemail recordings: the RecordingUrl of a (signed) recording or transcription callback -----------
+@pytest.mark.django_db
+@pytest.mark.parametrize("callback", ["recording", "transcription"])
+def test_recording_urls_aimed_at_internal_services_are_never_fetched(
+    callback,
+    twilio_post,
+    django_capture_on_commit_callbacks,
+    inbox_support,
+    fake_twilio,
+    listener,
+    listener6,
+    connections,
+) -> None:
+    fake_port = int(fake_twilio.url.rsplit(":", 1)[1])
+    listen6 = listener6.port if listener6 else listener.port
+    urls = _hostile_urls(listener.port, listen6, fake_port)
+    fixture = "voice_recording_completed" if callback == "recording" else "voice_transcription_completed"
+    for n, url in enumerate(urls):
+        call_sid = f"CA{n:032d}"
+        params = twilio_fixture(fixture, CallSid=call_sid, RecordingSid=f"RE{n:032d}", RecordingUrl=url)
+        if callback == "transcription":
+            params["TranscriptionSid"] = f"TR{n:032d}"
+        query = f"call={call_sid}&caller=%2B14155550142&called=%2B14155550100"
+        with django_capture_on_commit_callbacks(execute=True):
+            response = twilio_post(f"/webhooks/twilio/voice/{callback}/", params, query=query)
+        assert response.status_code == 204, url
+        entry = Entry.objects.get(provider_id=call_sid)
+        assert entry.data["call_outcome"] == "voicemail", url  # the voicemail itself is recorded
+        attachment = entry.attachments.get()
+        assert attachment.state == Attachment.REFUSED, (url, attachment.state, attachment.error)
+    assert listener.requests == []
+    assert listener6 is None or listener6.requests == []
+    assert connections == []
+
+
+@pytest.mark.django_db
+def test_a_recording_on_the_configured_api_host_is_fetched(
+    twilio_post, django_capture_on_commit_callbacks, inbox_support, fake_twilio
+) -> None:
+    """The refusals above are not a fetcher that refuses every recording."""
+    fake_twilio.state.media["/2010-04-01/Accounts/AC1/Recordings/RE1.mp3"] = (
+        b"ID3" + b"\0" * 64,
+        "audio/mpeg",
+    )
+    params = twilio_fixture(
+        "voice_recording_completed", RecordingUrl=f"{fake_twilio.url}/2010-04-01/Accounts/AC1/Recordings/RE1"
+    )
+    query = f"call={params['CallSid']}&caller=%2B14155550142&called=%2B14155550100"
+    with django_capture_on_commit_callbacks(execute=True):
+        twilio_post("/webhooks/twilio/voice/recording/", params, query=query)
+    attachment = Attachment.objects.get()
+    assert (attachment.state, attachment.content_type) == (Attachment.STORED, "audio/mpeg")

@@ -52,6 +52,8 @@ class Command(BaseCommand):
                     f"\n  Demo login at {base}/accounts/login/  username: {username}  password: {password}\n"
                     f"  Send yourself a text: .venv/bin/python manage.py simulate_sms --from '+1 415 555 0142' "
                     f"--body 'Hello!'\n"
+                    f"  Call yourself: .venv/bin/python manage.py simulate_call --from '+1 415 555 0142' "
+                    f"--voicemail 'Please call me back'\n"
                 )
             )
         else:
@@ -85,6 +87,9 @@ class Command(BaseCommand):
         alex = self._user(DEMO_USERNAME, "Alex", "Rivera", password, AgentProfile.ADMIN, [support, sales])
         sam = self._user("sam", "Sam", "Lee", secrets.token_urlsafe(12), AgentProfile.AGENT, [support])
         self._user("maria", "Maria", "Gomez", secrets.token_urlsafe(12), AgentProfile.MANAGER, [])
+        # Phones that incoming calls ring and click-to-call dials first (the sandbox rings nobody).
+        AgentProfile.objects.filter(user=alex).update(phone="+14155550161")
+        AgentProfile.objects.filter(user=sam).update(phone="+14155550162")
 
         # Dana: texted, got an answer, called, emailed; the latest message is waiting for an answer.
         dana = self._thread("+1 415 555 0142", "Dana Whitaker")
@@ -107,7 +112,14 @@ class Command(BaseCommand):
             inbox=support_line,
             body="Call answered by Sam Lee, 4 min. Asked about returns.",
             created_at=now - timedelta(days=2),
-            data={"duration_s": 240},
+            data={
+                "duration_s": 240,
+                "call_status": "completed",
+                "call_outcome": "answered",
+                "answered_by": sam.pk,
+                "answered_by_name": "Sam Lee",
+                "call_label": "Answered by Sam Lee · 4:00",
+            },
         )
         entry_append(
             conversation=dana,

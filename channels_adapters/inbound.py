@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from channels_adapters.base import AdapterError, InboundMessage
+from channels_adapters.base import RAW_PAYLOAD_KEY, AdapterError, InboundMessage
 from channels_adapters.enqueue import enqueue_now, enqueue_on_commit
 from channels_adapters.models import InboundEvent
 from channels_adapters.registry import get_adapter
@@ -34,9 +34,14 @@ logger = logging.getLogger("hub.inbound")
 
 
 def inbound_event_store(
-    *, kind: str, idempotency_key: str, payload: dict[str, Any]
+    *, kind: str, idempotency_key: str, payload: dict[str, Any], raw: bytes | None = None
 ) -> tuple[InboundEvent, bool]:
-    """Store a provider's payload durably. A key seen before is not an error: nothing else happens."""
+    """Store a provider's payload durably. A key seen before is not an error: nothing else happens.
+
+    `raw` (a MIME message with its attachments) goes to file storage, referenced from the row.
+    """
+    from django.core.files.base import ContentFile
+
     from channels_adapters import tasks
 
     try:
@@ -48,6 +53,8 @@ def inbound_event_store(
                 received_at=timezone.now(),
                 enqueued_at=timezone.now(),
             )
+            if raw is not None:
+                event.raw_file.save(f"{kind}-{event.pk}.raw", ContentFile(raw), save=True)
             enqueue_on_commit(tasks.process_inbound_event, event.pk)
     except IntegrityError:
         # Seen before (a provider's retry, or a concurrent duplicate): answered as new, nothing else happens.
@@ -67,7 +74,11 @@ def inbound_event_process(*, event_id: int) -> Entry | None:
             if event is None:
                 return None  # done already, failed for good, or another worker holds it
             adapter = get_adapter(event.kind)
-            message = adapter.parse_inbound(event.payload)
+            payload = event.payload
+            if event.raw_file:
+                with event.raw_file.open("rb") as handle:
+                    payload = {**payload, RAW_PAYLOAD_KEY: handle.read()}
+            message = adapter.parse_inbound(payload)
             entry = inbound_message_record(message=message, received_at=event.received_at)
             event.state = InboundEvent.DONE
             event.processed_at = timezone.now()
@@ -129,6 +140,10 @@ def inbound_events_sweep(*, older_than_s: float | None = None, limit: int = 500)
 # --- turning a message into an entry ---------------------------------------------------------------
 def inbound_message_record(*, message: InboundMessage, received_at: datetime) -> Entry:
     """Append a customer's message to their lifetime thread, in the order the hub received it."""
+    if message.channel == Entry.EMAIL:
+        from channels_adapters.email.services import email_inbound_record
+
+        return email_inbound_record(message=message, received_at=received_at)
     existing = Entry.objects.filter(provider=message.provider, provider_id=message.provider_id).first()
     if existing is not None:
         return existing  # the same provider message under another key (SmsSid vs MessageSid): still one entry

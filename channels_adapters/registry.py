@@ -8,12 +8,14 @@ from typing import Any
 
 ADAPTERS: dict[str, str] = {
     "twilio_messaging": "channels_adapters.sms.adapter.TwilioMessagingAdapter",
+    "email": "channels_adapters.email.adapter.EmailAdapter",
 }
 
 # Which adapter sends on a channel.
 CHANNEL_ADAPTERS: dict[str, str] = {
     "sms": "twilio_messaging",
     "whatsapp": "twilio_messaging",
+    "email": "email",
 }
 
 

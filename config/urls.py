@@ -31,10 +31,14 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/status/", inbox_views.set_status, name="inbox-status"),
     path("inbox/<int:conversation_id>/assign/", inbox_views.assign, name="inbox-assign"),
     path("inbox/entries/<int:entry_id>/retry/", inbox_views.retry_entry, name="inbox-entry-retry"),
+    path("inbox/entries/<int:entry_id>/identity/", inbox_views.identity_accept, name="inbox-entry-identity"),
+    path("inbox/<int:conversation_id>/merge/", inbox_views.merge, name="inbox-merge"),
     path("attachments/<int:attachment_id>/", inbox_views.attachment_download, name="attachment"),
     # Providers
     path("webhooks/twilio/messaging/", sms_views.messaging_inbound, name="twilio-messaging"),
     path("webhooks/twilio/messaging/status/", sms_views.messaging_status, name="twilio-messaging-status"),
+    # Email through django-anymail: /anymail/<esp>/inbound/ and /anymail/<esp>/tracking/
+    path("anymail/", include("anymail.urls")),
     # REST API
     path("api/v1/", include("conversations.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

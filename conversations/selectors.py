@@ -131,7 +131,8 @@ def conversation_view_counts(
 
 
 def _list_filtered(*, user: UserLike, view: str, status: str, inbox_id: int | None) -> QuerySet[Conversation]:
-    qs = conversation_visible_to(user)
+    # A merged-away customer's old thread is empty: its entries live in the survivor's thread.
+    qs = conversation_visible_to(user).filter(contact__merged_into__isnull=True)
     if status in ("open", "pending", "resolved"):
         qs = qs.filter(status=status)
     if view == "mine":
@@ -162,7 +163,7 @@ def entry_page(
             Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, id__lt=before.id)
         )
     newest_first = list(
-        qs.select_related("author", "inbox")
+        qs.select_related("author", "inbox", "email")
         .prefetch_related("attachments")
         .order_by("-created_at", "-id")[:limit]
     )

@@ -46,6 +46,7 @@ def entry_append(
     to_address: str = "",
     created_at: datetime | None = None,
     awaits_reply: bool = True,
+    opens_episode: bool = True,
 ) -> Entry:
     """Append one entry to a lifetime thread and keep the thread's summary (activity, waiting, episode) right.
 
@@ -55,7 +56,12 @@ def entry_append(
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         episode = _open_episode(locked)
-        if episode is None and kind in (Entry.MESSAGE, Entry.CALL) and direction == Entry.INBOUND:
+        if (
+            episode is None
+            and opens_episode
+            and kind in (Entry.MESSAGE, Entry.CALL)
+            and direction == Entry.INBOUND
+        ):
             episode = Episode.objects.create(
                 conversation=locked, team=locked.team, assignee=locked.assignee, opened_at=now
             )

@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email import policy
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -117,10 +117,14 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         if not candidate:
             continue
         try:
-            return clean_text(data.decode(candidate))
+            return _lines(clean_text(data.decode(candidate)))
         except (LookupError, UnicodeDecodeError, ValueError):
             continue
-    return clean_text(data.decode("cp1252", "replace"))
+    return _lines(clean_text(data.decode("cp1252", "replace")))
+
+
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _header(message: Message, name: str) -> str:
@@ -130,14 +134,27 @@ def _header(message: Message, name: str) -> str:
         return ""
     if value is None:
         return ""
+    return _header_text(value)
+
+
+def _header_text(value: object) -> str:
+    """A header's text: encoded words decoded, raw 8-bit bytes read as UTF-8 (else Windows-1252)."""
     try:
-        text = str(value)
+        if isinstance(value, Header):
+            chunks: list[tuple[bytes | str, str | None]] = decode_header(value)
+        else:
+            text = str(value)
+            chunks = decode_header(text) if "=?" in text else [(text, None)]
     except Exception:
-        text = ""
-    if "=?" in text:
-        with contextlib.suppress(Exception):  # an undecodable encoded word stays as written
-            text = str(make_header(decode_header(text)))
-    return clean_text(" ".join(text.split()))
+        chunks = [(str(value), None)]
+    out: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, bytes):
+            out.append(decode_bytes(chunk, None if not charset or charset == "unknown-8bit" else charset))
+        else:
+            out.append(clean_text(chunk))
+    joined = "".join(out) if len(out) > 1 else (out[0] if out else "")
+    return clean_text(" ".join(joined.split()))
 
 
 def _headers_all(message: Message, name: str) -> list[str]:
@@ -145,7 +162,7 @@ def _headers_all(message: Message, name: str) -> list[str]:
         values = message.get_all(name) or []
     except Exception:
         return []
-    return [clean_text(" ".join(str(v).split())) for v in values]
+    return [_header_text(v) for v in values]
 
 
 def _addresses(values: list[str]) -> list[str]:

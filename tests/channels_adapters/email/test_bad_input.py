@@ -76,7 +76,10 @@ def test_a_multipart_without_boundary_keeps_the_text(deliver_email, inbox_email)
 
 @pytest.mark.django_db
 def test_an_unknown_charset_falls_back(deliver_email, inbox_email) -> None:
-    headers = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=x-klingon-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+    headers = (
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=x-klingon-8\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n"
+    )
     entry = stored(deliver_email(message(6, headers, "Grüße aus Köln\r\n".encode())))
     assert entry.body == "Grüße aus Köln"
 
@@ -90,10 +93,10 @@ def test_a_lying_charset_falls_back(deliver_email, inbox_email) -> None:
 
 @pytest.mark.django_db
 def test_an_8bit_header_and_a_nul_byte_are_stored(deliver_email, inbox_email) -> None:
-    raw = message(8, body=b"nul\x00byte\r\n").replace(b"Subject: Hello", "Subject: Größe 42 – ok".encode())
+    raw = message(8, body=b"nul\x00byte\r\n").replace(b"Subject: Hello", "Subject: Größe 42 · ok".encode())
     raw = raw.replace(b"From: Kim Lee", "From: Jürgen Weiß".encode())
     entry = stored(deliver_email(raw))
-    assert entry.subject == "Größe 42 – ok"
+    assert entry.subject == "Größe 42 · ok"
     assert entry.body == "nulbyte"
     assert entry.conversation.contact.name == "Jürgen Weiß"
 

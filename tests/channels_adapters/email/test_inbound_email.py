@@ -105,7 +105,7 @@ def test_a_windows_1252_message_with_8bit_body_and_encoded_headers_decodes(
 ) -> None:
     entry = deliver_email(eml("latin1"))
     assert entry.subject == "Problème de livraison"
-    assert entry.body == "Bonjour, ma commande n’est pas arrivée. Coût : 120 €."
+    assert entry.body == "Bonjour, ma commande n\u2019est pas arrivée. Coût : 120 €."
     assert entry.conversation.contact.name == "François Müller"
 
 

@@ -152,7 +152,9 @@ class EmailAdapter:
             ) from error
         status = getattr(mail, "anymail_status", None)
         esp_id = str(getattr(status, "message_id", "") or "") if status is not None else ""
-        return SendResult(provider_id=esp_id or message.headers.get("Message-ID", ""), status="sent")
+        # The ESP's id when there is one (its tracking events name it), else our Message-ID.
+        provider_id = (esp_id or message.headers.get("Message-ID", "")).strip().strip("<>")
+        return SendResult(provider_id=provider_id[:128], status="sent")
 
     def find_sent(
         self, message: OutboundMessage, *, account: ProviderAccount, since_iso: str
@@ -171,7 +173,7 @@ class EmailAdapter:
             detail = str(payload.get("mta_response") or payload.get("description") or "").strip()
             reason = TRACKING_REASONS[event_type] + (f": {detail[:300]}" if detail else ".")
         return StatusUpdate(
-            provider_id=str(payload.get("message_id") or ""),
+            provider_id=str(payload.get("message_id") or "").strip().strip("<>")[:128],
             status=TRACKING_STATUS.get(event_type, ""),
             reason=reason,
         )

@@ -376,16 +376,15 @@ def _as_bytes(message: Message) -> bytes:
 def _delivery_status(part: Message, parsed: ParsedEmail) -> None:
     parsed.bounce = parsed.bounce or Bounce()
     blocks = part.get_payload()
-    texts: list[str] = []
+    fields: list[tuple[str, str]] = []
     if isinstance(blocks, list):
         for block in blocks:
             if isinstance(block, Message):
-                texts.extend(f"{k}: {v}" for k, v in block.items())
+                fields.extend((str(k), str(v)) for k, v in block.items())
     elif isinstance(blocks, str):
-        texts.append(blocks)
-    for line in "\n".join(texts).splitlines():
-        key, _, value = line.partition(":")
-        key, value = key.strip().lower(), clean_text(" ".join(value.split()))
+        fields.extend(tuple(line.partition(":")[::2]) for line in blocks.splitlines())  # type: ignore[misc]
+    for raw_key, raw_value in fields:
+        key, value = raw_key.strip().lower(), clean_text(" ".join(raw_value.split()))
         if key == "status" and not parsed.bounce.status:
             parsed.bounce.status = value[:32]
         elif key == "action" and not parsed.bounce.action:

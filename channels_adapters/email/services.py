@@ -389,7 +389,7 @@ def email_message_send(
         raise ValidationError(f"The message is {len(text)} characters; an email reply allows {BODY_MAX}.")
     latest = (
         Entry.objects.filter(conversation=conversation, channel=Entry.EMAIL, direction=Entry.INBOUND)
-        .exclude(data__auto__in=[EmailMessage.BOUNCE, EmailMessage.LIST])
+        .exclude(data__has_key="auto")  # machine-sent mail is never what the agent answers
         .select_related("email", "inbox")
         .order_by("-created_at", "-id")
         .first()

@@ -193,7 +193,15 @@ def entry_status_apply(
         if update.provider_id and not entry.provider_id:
             entry.provider_id = update.provider_id
             fields.append("provider_id")
-        if update.status and STATUS_RANK.get(update.status, 0) > STATUS_RANK.get(entry.delivery_status, 0):
+        # A mail server may accept an email ("delivered") and bounce it later: for email the bounce wins.
+        late_bounce = (
+            provider == "email"
+            and update.status == Entry.FAILED
+            and entry.delivery_status in (Entry.SENT, Entry.DELIVERED)
+        )
+        if update.status and (
+            late_bounce or STATUS_RANK.get(update.status, 0) > STATUS_RANK.get(entry.delivery_status, 0)
+        ):
             entry.delivery_status = update.status
             fields.append("delivery_status")
             if update.status in (Entry.FAILED, Entry.UNDELIVERED) and update.reason:

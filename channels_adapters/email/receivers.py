@@ -19,7 +19,7 @@ def inbound_received(sender: Any, event: AnymailInboundEvent, esp_name: str, **k
     try:
         email_store(
             raw=raw,
-            source=f"anymail:{esp_name}",
+            source=f"anymail:{str(esp_name).lower()}",
             envelope_recipient=str(getattr(message, "envelope_recipient", "") or ""),
         )
     except EmailRefused as error:

@@ -74,7 +74,11 @@ def mailbox_poll(*, mailbox_id: int) -> int:
                 client.folder.set(box.folder)
                 uids = sorted(int(u) for u in client.uids(f"UID {box.last_uid + 1}:*"))
                 uids = [u for u in uids if u > box.last_uid][:BATCH]
-                for message in client.fetch(uid_list=[str(u) for u in uids], mark_seen=False, bulk=20):
+                # An empty uid_list would make imap-tools fetch the whole folder.
+                fetched = (
+                    client.fetch(uid_list=[str(u) for u in uids], mark_seen=False, bulk=20) if uids else []
+                )
+                for message in fetched:
                     try:
                         with transaction.atomic():
                             email_store(raw=message.raw, source="imap", route_inbox=box.inbox_id)

@@ -210,7 +210,8 @@ def contact_merge(*, source: Contact, into: Contact, by: Any = None) -> Contact:
             conversation=dst_conv,
             event_type="contact.merged",
             body=f"{who} merged {src_name} (contact {src.pk}) into {dst.display_name}: "
-            f"{moved_entries} entries and {len(moved_addresses)} addresses moved",
+            f"{_count(moved_entries, 'entry', 'entries')} and {_count(len(moved_addresses), 'address', 'addresses')} "
+            "moved",
             by=by,
             data={
                 "merged_contact": src.pk,
@@ -225,3 +226,7 @@ def contact_merge(*, source: Contact, into: Contact, by: Any = None) -> Contact:
             type="conversation.merged", conversation=src_conv, payload={"into": dst_conv.pk}
         )
     return dst
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"

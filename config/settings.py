@@ -138,7 +138,9 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-        if env_bool("DB_POOL", default=not _in_celery()):
+        # A one-shot process (the MTA's ingest_email pipe) gains nothing from a pool, and fails faster without one.
+        one_shot = len(sys.argv) > 1 and sys.argv[1] == "ingest_email"
+        if env_bool("DB_POOL", default=not _in_celery() and not one_shot):
             # Under ASGI every request runs in a thread of its own: persistent per-thread connections pile
             # up until PostgreSQL refuses clients. A pool per web process bounds them and skips reconnecting;
             # with CONN_HEALTH_CHECKS the pool checks a connection before lending it (PostgreSQL restarted).

@@ -6,6 +6,7 @@ Exit 0 once stored (or already stored); otherwise a one-line reason on standard 
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -31,6 +32,8 @@ class Command(BaseCommand):
 
         from channels_adapters.email.services import EmailRefused, email_store
 
+        # Standard error is what the MTA puts in its bounce: one line, the reason, nothing else.
+        logging.disable(logging.CRITICAL)
         raw = sys.stdin.buffer.read(settings.EMAIL_MAX_BYTES + 1)
         try:
             event, created = email_store(raw=raw, source="mta", envelope_recipient=options["recipient"])

@@ -173,3 +173,21 @@ def test_ingest_email_stores_once_and_refuses_with_a_one_line_reason(tmp_path, i
     assert empty.returncode == 65
     assert empty.stderr.decode().strip() == "ingest_email: refused: The message is empty."
     assert len(empty.stderr.decode().strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+def test_ingest_email_with_the_database_down_exits_75_so_the_mta_retries(tmp_path) -> None:
+    """The fault drill for the pipe: nothing stored is never reported as stored."""
+    env = hub_env(tmp_path / "var", REDIS_URL="", DATABASE_URL="postgres://postgres@127.0.0.1:9/hub_down")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "ingest_email"],
+        input=eml("gmail"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 75, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines == ["ingest_email: cannot store the message now, try again later (OperationalError)"]

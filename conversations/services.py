@@ -222,6 +222,20 @@ def conversation_get_visible(*, user: User, conversation_id: int) -> Conversatio
     )
     if conversation is None:
         raise NotFound("No such conversation.")
+    if conversation.contact.merged_into_id is not None:
+        # A merged-away customer's thread lives on in the survivor's: reads and writes go there.
+        from contacts.services import contact_surviving
+
+        survivor = contact_surviving(conversation.contact)
+        merged = (
+            conversation_visible_to(user)
+            .select_related("contact", "assignee")
+            .filter(contact=survivor)
+            .first()
+        )
+        if merged is None:
+            raise NotFound("No such conversation.")
+        return merged
     return conversation
 
 

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from channels_adapters.outbound import entry_retry, message_send
 from channels_adapters.sandbox import sandbox_records
 from config.errors import HubError, NotFound
-from contacts.services import contact_merge, contact_surviving
+from contacts.services import contact_merge
 from conversations.models import Conversation, Entry, Inbox
 from conversations.selectors import (
     COUNT_CAP,
@@ -110,10 +110,9 @@ def inbox_page(request: HttpRequest, conversation_id: int | None = None) -> Http
     }
     if conversation_id is not None:
         conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
-        if conversation.contact.merged_into_id is not None:
+        if conversation.pk != conversation_id:
             # A merged-away customer's thread lives on in the survivor's.
-            survivor = contact_surviving(conversation.contact)
-            return redirect(f"/inbox/{survivor.conversation.pk}/")
+            return redirect(f"/inbox/{conversation.pk}/")
         entries = entry_page(conversation=conversation)
         context.update(_thread_context(request, conversation, entries))
     return render(request, "conversations/inbox.html", context)

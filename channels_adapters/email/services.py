@@ -40,6 +40,7 @@ from conversations.services import (
     conversation_get_or_create,
     conversation_reopen_for_inbound,
     entry_append,
+    entry_touch,
 )
 
 logger = logging.getLogger("hub.email")
@@ -367,7 +368,13 @@ def identity_suggestion_accept(*, entry: Entry, by: User) -> Identity:
     if not address:
         raise ValidationError("This email offers no new address.")
     contact = contact_surviving(entry.conversation.contact)
-    return identity_attach(contact=contact, kind=addresses.EMAIL, address=address, by=by)
+    with transaction.atomic():
+        identity = identity_attach(contact=contact, kind=addresses.EMAIL, address=address, by=by)
+        locked = Entry.objects.select_for_update().select_related("conversation").get(pk=entry.pk)
+        data = {k: v for k, v in locked.data.items() if k != "identity_suggestion"}
+        locked.data = {**data, "identity_added": identity.address}
+        entry_touch(entry=locked, fields=["data"])  # the offer disappears from every agent's screen
+    return identity
 
 
 # --- out --------------------------------------------------------------------------------------------

@@ -85,6 +85,10 @@ def test_the_agent_ui_action_merges_and_sends_the_agent_to_the_merged_thread(
     # The old thread's address sends the agent to the merged one; the list no longer shows it.
     old = alice_client.get(f"/inbox/{texted.pk}/")
     assert old.status_code == 302 and old["Location"] == f"/inbox/{emailed.pk}/"
+    # A stale page's reply to the old thread goes into the merged one.
+    response = alice_client.post(f"/inbox/{texted.pk}/reply/", {"body": "a note", "kind": "note"})
+    assert response.status_code == 201
+    assert Entry.objects.get(kind="note").conversation_id == emailed.pk
     listing = alice_client.get("/inbox/?status=all").content.decode()
     assert f'id="conv-{texted.pk}"' not in listing and f'id="conv-{emailed.pk}"' in listing
 

@@ -119,6 +119,12 @@ def test_an_answer_from_another_address_to_the_reply_address_lands_with_the_cust
     assert Entry.objects.filter(
         event_type="contact.identity_added", conversation=customer.conversation
     ).exists()
+    answer.refresh_from_db()
+    assert "identity_suggestion" not in answer.data and answer.data["identity_added"] == "jo@contoso.example"
+    assert (
+        "Add it to this customer"
+        not in alice_client.get(f"/inbox/{customer.conversation_id}/").content.decode()
+    )
 
 
 @pytest.mark.django_db

@@ -19,6 +19,8 @@ EX_TEMPFAIL = 75
 
 class Command(BaseCommand):
     help = "Store one email read from standard input (for an MTA's pipe transport, e.g. Postfix's pipe)."
+    # One process per message: the system checks (which import every URL and view) would cost most of its time.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(

@@ -61,8 +61,12 @@ def message_send(
     author: User,
     channel: str | None = None,
     inbox: Inbox | None = None,
+    keep_cc: bool = True,
 ) -> Entry:
-    """An agent's reply: checked against the channel's rules, queued, and delivered after commit."""
+    """An agent's reply: checked against the channel's rules, queued, and delivered after commit.
+
+    `keep_cc` (email): copy the others the customer's email went to, as a mail client's "reply all".
+    """
     from channels_adapters import tasks
 
     channel = channel or reply_default_channel(conversation)
@@ -71,7 +75,9 @@ def message_send(
 
         if inbox is not None and inbox.kind != Inbox.EMAIL:
             inbox = None  # the picker's number: email goes out from the customer's email inbox
-        return email_message_send(conversation=conversation, body=body, author=author, inbox=inbox)
+        return email_message_send(
+            conversation=conversation, body=body, author=author, inbox=inbox, keep_cc=keep_cc
+        )
     if channel not in SENDABLE_CHANNELS:
         raise ValidationError(f"Replies on the {channel or 'unknown'} channel are not available yet.")
     text = body.strip()

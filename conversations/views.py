@@ -168,6 +168,7 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
                 author=_agent(request),
                 channel=request.POST.get("channel") or None,
                 inbox=inbox,
+                keep_cc=request.POST.get("drop_cc") != "1",
             )
     except HubError as error:
         return _json_error(error)

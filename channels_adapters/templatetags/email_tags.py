@@ -17,3 +17,12 @@ def email_parts(entry: Entry) -> tuple[str, str]:
     if not cut or cut >= len(entry.body):
         return entry.body, ""
     return entry.body[:cut].rstrip(), entry.body[cut:]
+
+
+@register.filter
+def exchange_hue(prefix: str) -> int:
+    """A hue per email exchange, so the entries of one exchange share a colour in the thread."""
+    try:
+        return int(prefix, 16) * 360 // 256
+    except ValueError:
+        return 0

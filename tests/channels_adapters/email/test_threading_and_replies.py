@@ -190,3 +190,16 @@ def test_an_smtp_server_that_refuses_the_recipient_fails_the_entry_for_good(
     sent = reply(alice_client, customer.conversation_id, "Hello?", django_capture_on_commit_callbacks)
     sent.refresh_from_db()
     assert sent.delivery_status == "failed" and "refused" in sent.status_reason
+
+
+@pytest.mark.django_db
+def test_the_agent_may_leave_the_cc_out(
+    deliver_email, inbox_email, alice_client, smtp_server, django_capture_on_commit_callbacks
+) -> None:
+    customer = deliver_email(eml("gmail"))
+    reply(
+        alice_client, customer.conversation_id, "Just you.", django_capture_on_commit_callbacks, drop_cc="1"
+    )
+    [envelope] = smtp_server.envelopes
+    assert envelope.rcpt_tos == ["sam.carter@gmail.example"]
+    assert email.message_from_bytes(envelope.original_content)["Cc"] is None

@@ -122,3 +122,33 @@ def test_agents_watching_the_merged_away_thread_are_told_where_it_went(
     )
     assert list_frame is not None and list_frame["into"] == texted.pk
     assert thread_frames[0]["into"] == texted.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_agents_merging_the_same_pair_at_once_merge_it_once(inbox_support, agent_alice) -> None:
+    from config.errors import ValidationError
+    from tests.conftest import run_concurrently
+
+    one = sms_in(inbox_support, "first number", phone="+14155550142").conversation.contact
+    two = sms_in(inbox_support, "second number", phone="+14155550143").conversation.contact
+    pairs = iter([(one, two), (two, one), (one, two), (two, one)])
+    outcomes: list[str] = []
+
+    def merge() -> None:
+        source, into = next(pairs)
+        try:
+            contact_merge(
+                source=Contact.objects.get(pk=source.pk), into=Contact.objects.get(pk=into.pk), by=agent_alice
+            )
+            outcomes.append("merged")
+        except ValidationError:
+            outcomes.append("refused")
+
+    run_concurrently(merge, times=4)
+    assert sorted(outcomes) == ["merged", "refused", "refused", "refused"]
+    survivors = Contact.objects.filter(merged_into__isnull=True)
+    assert survivors.count() == 1
+    survivor = survivors.get()
+    assert Identity.objects.filter(contact=survivor).count() == 2
+    assert Entry.objects.filter(conversation__contact=survivor, kind="message").count() == 2
+    assert Entry.objects.filter(event_type="contact.merged").count() == 1

@@ -230,3 +230,72 @@ def contact_merge(*, source: Contact, into: Contact, by: Any = None) -> Contact:
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+def contact_unmerge(*, merged: Contact, by: Any = None) -> Contact:
+    """Undo a merge: the tombstone comes back with the identities and the entries it brought (by their
+    `origin_conversation`), and both threads say who undid it. Returns the restored contact."""
+    from config.errors import ValidationError
+    from conversations.models import Conversation, Entry, Episode
+    from conversations.services import conversation_get_or_create, event_append
+
+    with transaction.atomic():
+        if merged.merged_into_id is None:
+            raise ValidationError("This customer was not merged into another.")
+        pair = (
+            Contact.objects.select_for_update()
+            .filter(pk__in=[merged.pk, merged.merged_into_id])
+            .order_by("pk")
+        )
+        locked = {c.pk: c for c in pair}
+        src = locked[merged.pk]
+        if src.merged_into_id is None or src.merged_into_id not in locked:
+            raise ValidationError("This merge was changed meanwhile; reload and try again.")
+        dst = locked[src.merged_into_id]
+        src_conv = conversation_get_or_create(contact=src)
+        dst_conv = conversation_get_or_create(contact=dst)
+        list(
+            Conversation.objects.select_for_update().filter(pk__in=[src_conv.pk, dst_conv.pk]).order_by("pk")
+        )
+        merge_event = (
+            Entry.objects.filter(
+                conversation=dst_conv, event_type="contact.merged", data__merged_contact=src.pk
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        moved_addresses = list(merge_event.data.get("addresses", [])) if merge_event else []
+        Identity.objects.filter(contact=dst, address__in=moved_addresses).update(contact=src)
+        theirs = Entry.objects.filter(conversation=dst_conv, origin_conversation=src_conv)
+        episode_ids = set(theirs.exclude(episode=None).values_list("episode_id", flat=True))
+        ours = set(
+            Entry.objects.filter(conversation=dst_conv, episode_id__in=episode_ids)
+            .exclude(origin_conversation=src_conv)
+            .values_list("episode_id", flat=True)
+        )
+        moved = theirs.update(conversation=src_conv)
+        Episode.objects.filter(pk__in=episode_ids - ours).update(conversation=src_conv)
+        src.merged_into = None
+        src.save(update_fields=["merged_into", "updated_at"])
+        last = (
+            Entry.objects.filter(conversation=src_conv).exclude(kind="event").order_by("-created_at").first()
+        )
+        if last is not None:
+            src_conv.last_activity_at = last.created_at
+            src_conv.last_preview = " ".join(last.body.split())[:200]
+            src_conv.last_preview_direction = last.direction
+            src_conv.save(update_fields=["last_activity_at", "last_preview", "last_preview_direction"])
+        who = (by.get_full_name() or by.get_username()) if by is not None else "The hub"
+        text = (
+            f"{who} undid the merge of {src.display_name} (contact {src.pk}): "
+            f"{_count(moved, 'entry', 'entries')} moved back"
+        )
+        for conversation in (dst_conv, src_conv):
+            event_append(
+                conversation=conversation,
+                event_type="contact.unmerged",
+                body=text,
+                by=by,
+                data={"contact": src.pk, "from_contact": dst.pk, "entries": moved},
+            )
+    return src

@@ -152,3 +152,33 @@ def test_two_agents_merging_the_same_pair_at_once_merge_it_once(inbox_support, a
     assert Identity.objects.filter(contact=survivor).count() == 2
     assert Entry.objects.filter(conversation__contact=survivor, kind="message").count() == 2
     assert Entry.objects.filter(event_type="contact.merged").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_merge_can_be_undone(texted_then_emailed, agent_alice) -> None:
+    from contacts.services import contact_unmerge
+
+    texted, emailed = texted_then_emailed
+    survivor = contact_merge(source=emailed.contact, into=texted.contact, by=agent_alice)
+    Entry.objects.create(
+        conversation=texted,
+        origin_conversation=texted,
+        kind="note",
+        direction="internal",
+        body="after",
+        created_at=texted.last_activity_at,
+    )
+    restored = contact_unmerge(merged=Contact.objects.get(pk=emailed.contact_id), by=agent_alice)
+    assert restored.pk == emailed.contact_id and restored.merged_into_id is None
+    assert list(Identity.objects.filter(contact=restored).values_list("address", flat=True)) == [
+        "dana.whitfield@contoso.example"
+    ]
+    assert list(Identity.objects.filter(contact=survivor).values_list("address", flat=True)) == [
+        "+14155550142"
+    ]
+    assert [e.channel for e in Entry.objects.filter(conversation=emailed, kind="message")] == ["email"]
+    assert [e.channel for e in Entry.objects.filter(conversation=texted, kind="message")] == ["sms"]
+    assert Entry.objects.filter(conversation=texted, body="after").exists()
+    for thread in (texted, emailed):
+        assert Entry.objects.filter(conversation=thread, event_type="contact.unmerged").count() == 1
+    assert contact_resolve(kind="email", address="dana.whitfield@contoso.example")[0].pk == restored.pk

@@ -13,7 +13,7 @@ export HOST PORT
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hub
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint typecheck check services browser bench
+.PHONY: run test lint typecheck check services browser imap-server bench
 
 $(UV):
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,7 +38,10 @@ services:
 browser:
 	@command -v chromium >/dev/null 2>&1 || scripts/install-chromium.sh
 
-test: $(VENV)/.synced-dev services browser
+imap-server:
+	@test -x /usr/sbin/dovecot || command -v dovecot >/dev/null 2>&1 || scripts/install-dovecot.sh
+
+test: $(VENV)/.synced-dev services browser imap-server
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .

@@ -1,7 +1,7 @@
 """`make bench`: every figure of the hub against the machine's own limits, measured in the same run.
 
     make bench                                  # everything (about 15 minutes; the data sets are kept)
-    make bench BENCH_ARGS="--only pipeline"     # one group: baselines, pipeline, sockets, scale, memory, drill
+    make bench BENCH_ARGS="--only pipeline"     # one group: baselines, pipeline, sockets, scale, memory, drill, email
     make bench BENCH_ARGS="--quick"             # smaller runs, to try a change
 
 The hub runs as in production: PostgreSQL, Redis, uvicorn and Celery workers as separate processes.
@@ -15,11 +15,15 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# `python bench/run.py` puts bench/ itself on the path, where bench/email.py would shadow the standard
+# library's `email` package: the project root replaces it.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
-from bench import baselines, common
+from bench import baselines, common  # noqa: E402
 
-GROUPS = ("pipeline", "sockets", "scale", "search", "memory", "drill")
+GROUPS = ("pipeline", "sockets", "scale", "search", "memory", "drill", "email")
 
 
 def main() -> None:
@@ -63,6 +67,11 @@ def main() -> None:
         from bench import drill
 
         figures += drill.figures(quick=args.quick)
+
+    if "email" in groups:
+        from bench import email
+
+        figures += email.figures(args.port, quick=args.quick)
 
     common.print_table(figures)
     common.write_results(figures)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# The pipeline hands a stored raw body (InboundEvent.raw_file) to the adapter under this payload key.
+RAW_PAYLOAD_KEY = "_raw"
+
 
 class AdapterError(Exception):
     """A provider refused or failed. `permanent` errors never succeed on retry."""
@@ -44,6 +47,18 @@ class InboundMedia:
 
 
 @dataclass(frozen=True)
+class InboundFile:
+    """A file that arrived inside the message itself (an email attachment), not behind a URL."""
+
+    filename: str
+    declared_content_type: str
+    content: bytes | None  # None: refused (over the size limit), with the reason
+    size: int
+    content_id: str = ""
+    refused: str = ""
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """A customer's message, normalized: who sent it, to which business address, and what it says."""
 
@@ -60,6 +75,9 @@ class InboundMessage:
     media: tuple[InboundMedia, ...] = ()
     keyword: str = ""  # "stop", "start" or "help" when the body is an opt-out keyword
     data: dict[str, Any] = field(default_factory=dict)
+    subject: str = ""
+    files: tuple[InboundFile, ...] = ()
+    raw: bytes = b""  # the message as received, kept downloadable (email)
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,12 @@ class OutboundMessage:
     media_urls: tuple[str, ...] = ()
     # A call: the agent's phone Twilio rings first, bridging to `to` once they answer (click-to-call).
     connect_first: str = ""
+    # Email
+    subject: str = ""
+    html: str = ""
+    cc: tuple[str, ...] = ()
+    reply_to: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

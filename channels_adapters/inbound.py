@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from channels_adapters.base import AdapterError, InboundMessage
+from channels_adapters.base import RAW_PAYLOAD_KEY, AdapterError, InboundMessage
 from channels_adapters.enqueue import Doorbell, enqueue_now, enqueue_on_commit
 from channels_adapters.models import InboundEvent
 from channels_adapters.registry import get_adapter, inbound_recorder
@@ -40,9 +40,14 @@ inbound_doorbell = Doorbell("channels_adapters.tasks.process_inbound_event")
 
 
 def inbound_event_store(
-    *, kind: str, idempotency_key: str, payload: dict[str, Any]
+    *, kind: str, idempotency_key: str, payload: dict[str, Any], raw: bytes | None = None
 ) -> tuple[InboundEvent, bool]:
-    """Store a provider's payload durably. A key seen before is not an error: nothing else happens."""
+    """Store a provider's payload durably. A key seen before is not an error: nothing else happens.
+
+    `raw` (a MIME message with its attachments) goes to file storage, referenced from the row.
+    """
+    from django.core.files.base import ContentFile
+
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(
@@ -52,6 +57,8 @@ def inbound_event_store(
                 received_at=timezone.now(),
                 enqueued_at=timezone.now(),
             )
+            if raw is not None:
+                event.raw_file.save(f"{kind}-{event.pk}.raw", ContentFile(raw), save=True)
             inbound_doorbell.ring_on_commit(event.pk)
     except IntegrityError:
         # Seen before (a provider's retry, or a concurrent duplicate): answered as new, nothing else happens.
@@ -142,7 +149,11 @@ def _event_record(event: InboundEvent) -> Entry:
     if record is not None:
         entry: Entry = record(payload=event.payload, received_at=event.received_at)
         return entry
-    message = get_adapter(event.kind).parse_inbound(event.payload)
+    payload = event.payload
+    if event.raw_file:  # a MIME message kept in file storage
+        with event.raw_file.open("rb") as handle:
+            payload = {**payload, RAW_PAYLOAD_KEY: handle.read()}
+    message = get_adapter(event.kind).parse_inbound(payload)
     return inbound_message_record(message=message, received_at=event.received_at)
 
 
@@ -195,6 +206,10 @@ def inbound_events_sweep(*, older_than_s: float | None = None, limit: int = 500)
 # --- turning a message into an entry ---------------------------------------------------------------
 def inbound_message_record(*, message: InboundMessage, received_at: datetime) -> Entry:
     """Append a customer's message to their lifetime thread, in the order the hub received it."""
+    if message.channel == Entry.EMAIL:
+        from channels_adapters.email.services import email_inbound_record
+
+        return email_inbound_record(message=message, received_at=received_at)
     existing = Entry.objects.filter(provider=message.provider, provider_id=message.provider_id).first()
     if existing is not None:
         return existing  # the same provider message under another key (SmsSid vs MessageSid): still one entry

@@ -51,3 +51,57 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key} ({self.state})"
+
+
+class EmailMessage(models.Model):
+    """The email side of an entry: threading headers, sanitized HTML, whether it was machine-sent."""
+
+    AUTO_REPLY, BOUNCE, LIST = "auto_reply", "bounce", "list"
+    AUTO_CHOICES = [(AUTO_REPLY, "Auto-reply"), (BOUNCE, "Bounce"), (LIST, "List or bulk mail")]
+
+    entry = models.OneToOneField("conversations.Entry", on_delete=models.CASCADE, related_name="email")
+    # As in the header, without the angle brackets; found again by its digest (threading, bounces).
+    message_id = models.TextField(blank=True)
+    message_id_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    in_reply_to = models.TextField(blank=True)
+    references = models.JSONField(default=list, blank=True)
+    from_header = models.TextField(blank=True)
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    html = models.TextField(blank=True, help_text="Sanitized with nh3; safe to show")
+    auto = models.CharField(max_length=16, choices=AUTO_CHOICES, blank=True)
+    # Where the visible text ends and quoted history or a signature begins (collapsed in the view).
+    quote_at = models.PositiveIntegerField(null=True, blank=True)
+    raw_attachment = models.ForeignKey(
+        "conversations.Attachment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"email of entry {self.entry_id}"
+
+
+class EmailMailbox(models.Model):
+    """An IMAP mailbox polled for an email inbox. Mail is never deleted unless `delete_after_import`."""
+
+    inbox = models.ForeignKey("conversations.Inbox", on_delete=models.CASCADE, related_name="mailboxes")
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(default=993)
+    security = models.CharField(
+        max_length=8, choices=[("ssl", "TLS"), ("starttls", "STARTTLS"), ("none", "None")], default="ssl"
+    )
+    username = models.CharField(max_length=255)
+    password = EncryptedTextField(blank=True)
+    folder = models.CharField(max_length=255, default="INBOX")
+    delete_after_import = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    last_uid = models.BigIntegerField(default=0)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "email mailboxes"
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.host}/{self.folder}"

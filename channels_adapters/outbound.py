@@ -18,7 +18,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_adapters.accounts import twilio_account_for_inbox
-from channels_adapters.base import AdapterError, DeliveryUncertain, OutboundMessage, StatusUpdate
+from channels_adapters.base import (
+    AdapterError,
+    DeliveryUncertain,
+    OutboundMessage,
+    ProviderAccount,
+    StatusUpdate,
+)
 from channels_adapters.enqueue import enqueue_now, enqueue_on_commit
 from channels_adapters.registry import adapter_for_channel
 from config.errors import ChannelRuleError, ValidationError
@@ -55,11 +61,23 @@ def message_send(
     author: User,
     channel: str | None = None,
     inbox: Inbox | None = None,
+    keep_cc: bool = True,
 ) -> Entry:
-    """An agent's reply: checked against the channel's rules, queued, and delivered after commit."""
+    """An agent's reply: checked against the channel's rules, queued, and delivered after commit.
+
+    `keep_cc` (email): copy the others the customer's email went to, as a mail client's "reply all".
+    """
     from channels_adapters import tasks
 
     channel = channel or reply_default_channel(conversation)
+    if channel == Entry.EMAIL:
+        from channels_adapters.email.services import email_message_send
+
+        if inbox is not None and inbox.kind != Inbox.EMAIL:
+            inbox = None  # the picker's number: email goes out from the customer's email inbox
+        return email_message_send(
+            conversation=conversation, body=body, author=author, inbox=inbox, keep_cc=keep_cc
+        )
     if channel not in SENDABLE_CHANNELS:
         raise ValidationError(f"Replies on the {channel or 'unknown'} channel are not available yet.")
     text = body.strip()
@@ -140,7 +158,7 @@ def entry_deliver(*, entry_id: int) -> float | None:
         )
     # The claim is committed: from here a crash leaves `sending`, which is reconciled, never resent.
     adapter = adapter_for_channel(entry.channel)
-    account = twilio_account_for_inbox(entry.inbox)
+    account = _account(entry)
     try:
         result = adapter.send(_outbound_message(entry), account=account)
     except DeliveryUncertain as error:
@@ -159,10 +177,12 @@ def entry_deliver(*, entry_id: int) -> float | None:
     return None
 
 
-def entry_status_apply(*, update: StatusUpdate, entry_id: int | None) -> Entry | None:
+def entry_status_apply(
+    *, update: StatusUpdate, entry_id: int | None, provider: str = "twilio"
+) -> Entry | None:
     """A provider's status callback: forward-only, idempotent, live on the agent's screen."""
     with transaction.atomic():
-        qs = Entry.objects.select_for_update().filter(provider="twilio")
+        qs = Entry.objects.select_for_update().filter(provider=provider)
         entry = None
         if entry_id is not None:
             entry = qs.filter(pk=entry_id, direction=Entry.OUTBOUND).first()
@@ -179,7 +199,15 @@ def entry_status_apply(*, update: StatusUpdate, entry_id: int | None) -> Entry |
         if update.provider_id and not entry.provider_id:
             entry.provider_id = update.provider_id
             fields.append("provider_id")
-        if update.status and STATUS_RANK.get(update.status, 0) > STATUS_RANK.get(entry.delivery_status, 0):
+        # A mail server may accept an email ("delivered") and bounce it later: for email the bounce wins.
+        late_bounce = (
+            provider == "email"
+            and update.status == Entry.FAILED
+            and entry.delivery_status in (Entry.SENT, Entry.DELIVERED)
+        )
+        if update.status and (
+            late_bounce or STATUS_RANK.get(update.status, 0) > STATUS_RANK.get(entry.delivery_status, 0)
+        ):
             entry.delivery_status = update.status
             fields.append("delivery_status")
             if update.status in (Entry.FAILED, Entry.UNDELIVERED) and update.reason:
@@ -203,10 +231,11 @@ def entry_retry(*, entry: Entry, by: User) -> Entry:
         locked = Entry.objects.select_for_update().select_related("conversation").get(pk=entry.pk)
         if locked.direction != Entry.OUTBOUND or locked.delivery_status not in (Entry.FAILED, Entry.UNKNOWN):
             raise ValidationError("Only a failed message, or one whose fate is unknown, can be sent again.")
-        identity = _entry_recipient(locked)
-        if identity is None:
-            raise ChannelRuleError("The number this message went to is no longer the customer's.")
-        channel_rules_check(conversation=locked.conversation, channel=locked.channel, identity=identity)
+        if locked.channel != Entry.EMAIL:
+            identity = _entry_recipient(locked)
+            if identity is None:
+                raise ChannelRuleError("The number this message went to is no longer the customer's.")
+            channel_rules_check(conversation=locked.conversation, channel=locked.channel, identity=identity)
         if locked.provider_id:
             earlier = [*locked.data.get("earlier_provider_ids", []), locked.provider_id]
             locked.data = {**locked.data, "earlier_provider_ids": earlier}
@@ -262,9 +291,7 @@ def _entry_reconcile(entry: Entry, *, now: datetime) -> str:
     # A minute of slack for clocks; candidates made before this attempt started are never ours.
     since = (entry.sending_started_at - timedelta(minutes=1)).isoformat()
     try:
-        candidates = adapter.find_sent(
-            _outbound_message(entry), account=twilio_account_for_inbox(entry.inbox), since_iso=since
-        )
+        candidates = adapter.find_sent(_outbound_message(entry), account=_account(entry), since_iso=since)
     except AdapterError as error:
         if now - entry.sending_started_at < timedelta(hours=24):
             logger.warning("Could not ask the provider about entry %s yet: %s", entry.pk, error)
@@ -299,7 +326,7 @@ def _entry_reconcile(entry: Entry, *, now: datetime) -> str:
 
 # --- helpers ------------------------------------------------------------------------------------
 def reply_default_channel(conversation: Conversation) -> str:
-    if conversation.last_inbound_channel in SENDABLE_CHANNELS:
+    if conversation.last_inbound_channel in (*SENDABLE_CHANNELS, Entry.EMAIL):
         return conversation.last_inbound_channel
     return Entry.SMS
 
@@ -338,7 +365,30 @@ def _recipient(conversation: Conversation) -> Identity | None:
     return phones.order_by("-last_seen_at", "-id").first()
 
 
+def _account(entry: Entry) -> ProviderAccount:
+    if entry.channel == Entry.EMAIL:
+        return ProviderAccount(account_id="email", secret="", sandbox=settings.EMAIL_SANDBOX)
+    return twilio_account_for_inbox(entry.inbox)
+
+
 def _outbound_message(entry: Entry) -> OutboundMessage:
+    if entry.channel == Entry.EMAIL:
+        from channels_adapters.email.services import email_outbound_fields
+
+        fields = email_outbound_fields(entry)
+        return OutboundMessage(
+            channel=entry.channel,
+            to=entry.to_address,
+            from_address=fields["from_address"],
+            body=entry.body,
+            status_callback="",
+            reference=str(entry.pk),
+            subject=fields["subject"],
+            html=fields["html"],
+            cc=fields["cc"],
+            reply_to=fields["reply_to"],
+            headers=fields["headers"],
+        )
     inbox = entry.inbox
     body = entry.body
     if entry.channel == Entry.SMS:

@@ -9,6 +9,7 @@ from typing import Any
 ADAPTERS: dict[str, str] = {
     "twilio_messaging": "channels_adapters.sms.adapter.TwilioMessagingAdapter",
     "twilio_voice": "channels_adapters.voice.adapter.TwilioVoiceAdapter",
+    "email": "channels_adapters.email.adapter.EmailAdapter",
 }
 
 # Kinds whose stored events are not messages: the service that records one (default: a message entry).
@@ -21,6 +22,7 @@ CHANNEL_ADAPTERS: dict[str, str] = {
     "sms": "twilio_messaging",
     "whatsapp": "twilio_messaging",
     "voice": "twilio_voice",
+    "email": "email",
 }
 
 

@@ -69,3 +69,10 @@ def reconcile_outbound_entries() -> dict[str, int]:
     from channels_adapters.outbound import outbound_reconcile
 
     return outbound_reconcile()
+
+
+@shared_task
+def poll_imap_mailboxes() -> int:
+    from channels_adapters.email.imap import mailboxes_poll
+
+    return mailboxes_poll()

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "contacts",
     "conversations",
     "channels_adapters",
+    "anymail",
 ]
 
 MIDDLEWARE = [
@@ -137,7 +138,9 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-        if env_bool("DB_POOL", default=not _in_celery()):
+        # A one-shot process (the MTA's ingest_email pipe) gains nothing from a pool, and fails faster without one.
+        one_shot = len(sys.argv) > 1 and sys.argv[1] == "ingest_email"
+        if env_bool("DB_POOL", default=not _in_celery() and not one_shot):
             # Under ASGI every request runs in a thread of its own: persistent per-thread connections pile
             # up until PostgreSQL refuses clients. A pool per web process bounds them and skips reconnecting;
             # with CONN_HEALTH_CHECKS the pool checks a connection before lending it (PostgreSQL restarted).
@@ -240,6 +243,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_adapters.tasks.reconcile_outbound_entries",
         "schedule": schedule(timedelta(seconds=60)),
     },
+    "poll-imap-mailboxes": {
+        "task": "channels_adapters.tasks.poll_imap_mailboxes",
+        "schedule": schedule(timedelta(seconds=env_int("EMAIL_IMAP_POLL_EVERY_S", 60))),
+    },
     "prune-realtime-events": {
         "task": "conversations.tasks.prune_realtime_events",
         "schedule": schedule(timedelta(hours=1)),
@@ -318,6 +325,51 @@ TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "").rstrip("/") or "https://api.twilio.com"
 TWILIO_HTTP_TIMEOUT_S = float(os.environ.get("TWILIO_HTTP_TIMEOUT_S", "15"))
 MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 20 * 1024 * 1024)
+# --- Email ---------------------------------------------------------------------------------------
+# Outbound: an explicit EMAIL_BACKEND, else anymail's backend for ANYMAIL_ESP (its own variables configure
+# it, e.g. MAILGUN_API_KEY), else SMTP when EMAIL_HOST is set, else the sandbox.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "") or f"support@{_public_host}"
+ANYMAIL_ESP = os.environ.get("ANYMAIL_ESP", "").strip().lower()
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "") or (
+    f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
+    if ANYMAIL_ESP
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_SANDBOX = not (os.environ.get("EMAIL_BACKEND") or ANYMAIL_ESP or EMAIL_HOST)
+# The domain of the signed reply addresses (reply+<token>@domain); default: the sending inbox's domain.
+EMAIL_REPLY_DOMAIN = os.environ.get("EMAIL_REPLY_DOMAIN", "")
+EMAIL_MAX_BYTES = env_int("EMAIL_MAX_BYTES", 40 * 1024 * 1024)
+EMAIL_ATTACHMENT_MAX_BYTES = env_int("EMAIL_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+EMAIL_IMAP_TIMEOUT_S = env_int("EMAIL_IMAP_TIMEOUT_S", 30)
+
+
+def _anymail_settings() -> dict[str, Any]:
+    """ANYMAIL_* variables become anymail's settings (ANYMAIL_MAILGUN_API_KEY -> MAILGUN_API_KEY).
+
+    With no ANYMAIL_WEBHOOK_SECRET the inbound and tracking webhooks must still not be open: an unguessable
+    secret nobody knows makes them refuse every request until one is configured.
+    """
+    from secrets import token_urlsafe
+
+    found: dict[str, Any] = {
+        key.removeprefix("ANYMAIL_"): value
+        for key, value in os.environ.items()
+        if key.startswith("ANYMAIL_") and key not in ("ANYMAIL_ESP", "ANYMAIL_WEBHOOK_SECRET") and value
+    }
+    secret = os.environ.get("ANYMAIL_WEBHOOK_SECRET", "")
+    found["WEBHOOK_SECRET"] = [item for item in secret.split(",") if item] or [f"unset:{token_urlsafe(24)}"]
+    return found
+
+
+ANYMAIL = _anymail_settings()
+
 SANDBOX_DIR = Path(os.environ.get("SANDBOX_DIR", str(VAR_DIR / "sandbox")))
 
 # --- Security ------------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/call/", inbox_views.call_back, name="inbox-call"),
     path("inbox/profile/", inbox_views.profile, name="inbox-profile"),
     path("inbox/entries/<int:entry_id>/retry/", inbox_views.retry_entry, name="inbox-entry-retry"),
+    path("inbox/entries/<int:entry_id>/identity/", inbox_views.identity_accept, name="inbox-entry-identity"),
+    path("inbox/<int:conversation_id>/merge/", inbox_views.merge, name="inbox-merge"),
     path("attachments/<int:attachment_id>/", inbox_views.attachment_download, name="attachment"),
     # Providers
     path("webhooks/twilio/messaging/", sms_views.messaging_inbound, name="twilio-messaging"),
@@ -48,6 +50,8 @@ urlpatterns = [
         name="twilio-voice-transcription",
     ),
     path("webhooks/twilio/voice/bridge/", voice_views.voice_bridge, name="twilio-voice-bridge"),
+    # Email through django-anymail: /anymail/<esp>/inbound/ and /anymail/<esp>/tracking/
+    path("anymail/", include("anymail.urls")),
     # REST API
     path("api/v1/", include("conversations.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

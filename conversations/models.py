@@ -189,6 +189,8 @@ class ConversationInbox(models.Model):
     this table however few of its threads match (a count over a join cannot stop early when they are few).
     """
 
+    MERGED = "merged"  # the link's status once its customer was merged into another: in no view
+
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="inbox_links")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversation_links")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -60,6 +60,7 @@ class Frame(TypedDict):
     row: NotRequired[str]
     header: NotRequired[str]
     entry: NotRequired[EntryFrame]
+    into: NotRequired[int]  # conversation.merged: the thread this one now lives in
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,9 @@ class _FrameRows:
             "conversation": conversation_id,
             "row": render_to_string("conversations/_conversation_row.html", {"c": conversation, "seq": seq}),
         }
+        into = _merged_into(conversation) if type == "conversation.merged" else None
+        if into is not None:
+            list_frame["into"] = into
         if not with_thread:
             return list_frame, []
         # The header and the event's entry travel together, so a frame lost on the way loses both or neither.
@@ -252,7 +256,19 @@ class _FrameRows:
         if not frames:
             frames.append({"seq": seq, "type": type, "conversation": conversation_id})
         frames[0]["header"] = header
+        if into is not None:
+            for frame in frames:
+                frame["into"] = into
         return list_frame, frames
+
+
+def _merged_into(conversation: Conversation) -> int | None:
+    from contacts.services import contact_surviving
+
+    if conversation.contact.merged_into_id is None:
+        return None
+    survivor = contact_surviving(conversation.contact)
+    return Conversation.objects.filter(contact=survivor).values_list("pk", flat=True).first()
 
 
 def _group_send_all(sends: list[tuple[str, Frame]]) -> None:

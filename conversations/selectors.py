@@ -168,6 +168,10 @@ def _list_filtered(
     qs = conversation_visible_to(user) if visible is None else visible
     if status in ("open", "pending", "resolved"):
         qs = qs.filter(status=status)
+    if status in ("resolved", "all"):
+        # A merged-away customer's old thread is empty (its entries live in the survivor's) and resolved
+        # for good, so only the views that show resolved threads need to leave it out.
+        qs = qs.filter(contact__merged_into__isnull=True)
     if view == "mine":
         qs = qs.filter(assignee_id=user.pk)
     elif view == "unassigned":
@@ -189,6 +193,8 @@ def _links_in_view(
 ) -> QuerySet[ConversationInbox]:
     if status in ("open", "pending", "resolved"):
         links = links.filter(status=status)
+    else:
+        links = links.exclude(status=ConversationInbox.MERGED)
     if view == "mine":
         links = links.filter(assignee_id=user.pk)
     elif view == "unassigned":
@@ -215,7 +221,7 @@ def entry_page(
             Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, id__lt=before.id)
         )
     newest_first = list(
-        qs.select_related("author", "inbox")
+        qs.select_related("author", "inbox", "email")
         .prefetch_related("attachments")
         .order_by("-created_at", "-id")[:limit]
     )

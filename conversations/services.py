@@ -46,6 +46,7 @@ def entry_append(
     to_address: str = "",
     created_at: datetime | None = None,
     awaits_reply: bool = True,
+    opens_episode: bool = True,
 ) -> Entry:
     """Append one entry to a lifetime thread and keep the thread's summary (activity, waiting, episode) right.
 
@@ -58,7 +59,7 @@ def entry_append(
     with transaction.atomic(savepoint=False):
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         episode = _open_episode(locked)
-        if episode is None and customer_speaks:
+        if episode is None and customer_speaks and opens_episode:
             episode = Episode.objects.create(
                 conversation=locked,
                 team=locked.team,
@@ -284,6 +285,20 @@ def conversation_get_visible(*, user: User, conversation_id: int) -> Conversatio
     )
     if conversation is None:
         raise NotFound("No such conversation.")
+    if conversation.contact.merged_into_id is not None:
+        # A merged-away customer's thread lives on in the survivor's: reads and writes go there.
+        from contacts.services import contact_surviving
+
+        survivor = contact_surviving(conversation.contact)
+        merged = (
+            conversation_visible_to(user)
+            .select_related("contact", "assignee")
+            .filter(contact=survivor)
+            .first()
+        )
+        if merged is None:
+            raise NotFound("No such conversation.")
+        return merged
     return conversation
 
 
@@ -298,6 +313,13 @@ def inbox_links_sync(conversation: Conversation) -> None:
         assignee_id=conversation.assignee_id,
         waiting=conversation.waiting_since is not None,
         last_activity_at=conversation.last_activity_at,
+    )
+
+
+def inbox_links_merged(conversation: Conversation) -> None:
+    """A merged-away customer's old thread leaves every inbox view (its links stay, so old ids resolve)."""
+    ConversationInbox.objects.filter(conversation=conversation).update(
+        status=ConversationInbox.MERGED, waiting=False
     )
 
 

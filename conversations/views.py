@@ -13,13 +13,14 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_adapters.outbound import entry_retry, message_send
 from channels_adapters.sandbox import sandbox_records
 from config.errors import HubError, NotFound
+from contacts.services import contact_merge
 from conversations.models import AgentProfile, Conversation, Entry, Inbox
 from conversations.selectors import (
     COUNT_CAP,
@@ -31,6 +32,7 @@ from conversations.selectors import (
     agent_profile,
     agent_sees_everything,
     attachment_visible_to,
+    contact_visible_to,
     conversation_list,
     conversation_view_counts,
     entry_page,
@@ -109,6 +111,9 @@ def inbox_page(request: HttpRequest, conversation_id: int | None = None) -> Http
     }
     if conversation_id is not None:
         conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+        if conversation.pk != conversation_id:
+            # A merged-away customer's thread lives on in the survivor's.
+            return redirect(f"/inbox/{conversation.pk}/")
         entries = entry_page(conversation=conversation)
         context.update(_thread_context(request, conversation, entries))
     return render(request, "conversations/inbox.html", context)
@@ -164,6 +169,7 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
                 author=_agent(request),
                 channel=request.POST.get("channel") or None,
                 inbox=inbox,
+                keep_cc=request.POST.get("drop_cc") != "1",
             )
     except HubError as error:
         return _json_error(error)
@@ -264,6 +270,38 @@ def retry_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
     return JsonResponse({"entry": _entry_json(entry.pk)})
 
 
+@require_POST
+@agent_required
+def identity_accept(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """The agent adds the new address an email came from to the customer."""
+    from channels_adapters.email.services import identity_suggestion_accept
+
+    entry = entry_visible_to(request.user).select_related("conversation__contact").filter(pk=entry_id).first()
+    if entry is None:
+        raise Http404("No such entry.")
+    try:
+        identity = identity_suggestion_accept(entry=entry, by=_agent(request))
+    except HubError as error:
+        return _json_error(error)
+    return JsonResponse({"ok": True, "identity": identity.address})
+
+
+@require_POST
+@agent_required
+def merge(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Merge another customer (the form's `contact`) into this thread's customer."""
+    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    other_id = request.POST.get("contact", "")
+    other = contact_visible_to(request.user).filter(pk=int(other_id)).first() if other_id.isdigit() else None
+    if other is None:
+        return _json_error(NotFound("No such customer."))
+    try:
+        survivor = contact_merge(source=other, into=conversation.contact, by=_agent(request))
+    except HubError as error:
+        return _json_error(error)
+    return JsonResponse({"ok": True, "redirect": f"/inbox/{survivor.conversation.pk}/"})
+
+
 @require_GET
 @agent_required
 def attachment_download(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
@@ -309,6 +347,8 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
                 "status": f"{base}/webhooks/twilio/messaging/status/",
                 "voice": f"{base}/webhooks/twilio/voice/",
                 "voice_status": f"{base}/webhooks/twilio/voice/status/",
+                "email_inbound": f"{base}/anymail/<esp>/inbound/",
+                "email_tracking": f"{base}/anymail/<esp>/tracking/",
             },
             "public_base_url": base,
         },
@@ -331,16 +371,19 @@ def _thread_context(request: HttpRequest, conversation: Conversation, entries: l
 
     send_inboxes = [
         inbox
-        for inbox in inbox_visible_to(request.user).filter(kind=Inbox.PHONE).order_by("name")
+        for inbox in inbox_visible_to(request.user)
+        .filter(kind__in=(Inbox.PHONE, Inbox.EMAIL))
+        .order_by("kind", "name")
         if inbox.address or inbox.messaging_service_sid
     ]
-    default_inbox = reply_default_inbox(conversation)
+    default_inbox = conversation.last_inbound_inbox if conversation.last_inbound_channel == "email" else None
+    default_inbox = default_inbox or reply_default_inbox(conversation)
     agents = User.objects.filter(is_active=True, agent__isnull=False).order_by("username")
     return {
         "c": conversation,
         "entries": entries,
         "older_cursor": _entry_cursor(entries),
-        "channels": [("sms", "SMS"), ("whatsapp", "WhatsApp")],
+        "channels": [("sms", "SMS"), ("whatsapp", "WhatsApp"), ("email", "Email")],
         "default_channel": reply_default_channel(conversation),
         "send_inboxes": send_inboxes,
         "default_inbox_id": default_inbox.pk if default_inbox else None,

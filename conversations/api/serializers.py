@@ -99,6 +99,10 @@ class MessageCreateSerializer(serializers.Serializer[Any]):
     inbox = serializers.IntegerField(required=False, min_value=1)
 
 
+class ContactMergeSerializer(serializers.Serializer[Any]):
+    contact = serializers.IntegerField(min_value=1, help_text="The customer merged away into this one")
+
+
 class InboxSerializer(serializers.ModelSerializer[Inbox]):
     widget_key = serializers.SerializerMethodField()
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("contacts/<int:pk>/", views.ContactDetail.as_view(), name="api-contact"),
     path("contacts/<int:pk>/timeline/", views.ContactTimeline.as_view(), name="api-contact-timeline"),
     path("contacts/<int:pk>/messages/", views.ContactMessages.as_view(), name="api-contact-messages"),
+    path("contacts/<int:pk>/merge/", views.ContactMerge.as_view(), name="api-contact-merge"),
     path("inboxes/", views.InboxList.as_view(), name="api-inboxes"),
     path("inboxes/<int:pk>/", views.InboxDetail.as_view(), name="api-inbox"),
 ]

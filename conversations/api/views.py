@@ -15,10 +15,11 @@ from channels_adapters.outbound import message_send
 from config.errors import NotFound
 from contacts.addresses import normalize_any
 from contacts.models import Contact
-from contacts.services import contact_surviving
+from contacts.services import contact_merge, contact_surviving
 from conversations.api.pagination import StrictCursorPagination
 from conversations.api.permissions import IsAdminForWrites, IsAgent
 from conversations.api.serializers import (
+    ContactMergeSerializer,
     ContactSerializer,
     EntrySerializer,
     InboxSerializer,
@@ -129,6 +130,24 @@ class ContactMessages(generics.GenericAPIView[Entry]):
             inbox=inbox,
         )
         return Response(EntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class ContactMerge(generics.GenericAPIView[Contact]):
+    serializer_class = ContactMergeSerializer
+
+    @extend_schema(
+        request=ContactMergeSerializer,
+        responses={200: ContactSerializer, 400: OpenApiTypes.OBJECT},
+        description="Merge the customer `contact` into this one: identities and the lifetime thread move here, "
+        "the merged-away id keeps answering with this contact, and the thread records who merged what.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        contact = contact_get_visible(request.user, int(pk))
+        incoming = ContactMergeSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        other = contact_get_visible(request.user, int(incoming.validated_data["contact"]))
+        survivor = contact_merge(source=other, into=contact, by=request.user)
+        return Response(ContactSerializer(survivor).data)
 
 
 class InboxList(generics.ListAPIView[Inbox]):

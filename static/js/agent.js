@@ -125,6 +125,13 @@
   }
 
   function applyFrame(frame) {
+    if (frame.type === "conversation.merged" && frame.into) {
+      // The customer was merged into another: their thread lives on there.
+      const row = document.querySelector('.conversation-row[data-conversation="' + frame.conversation + '"]');
+      if (row) row.remove();
+      if (frame.conversation === openConversation) location.assign("/inbox/" + Number(frame.into) + "/");
+      return;
+    }
     if (frame.row) upsertRow(frame.row);
     if (frame.conversation === openConversation) {
       if (frame.header) replaceHeader(frame.header);
@@ -210,6 +217,7 @@
       if (event.submitter && event.submitter.name) data.set(event.submitter.name, event.submitter.value);
       const { ok, payload } = await post(form.action, data);
       if (payload.entry) upsertEntry(payload.entry);
+      if (ok && typeof payload.redirect === "string" && payload.redirect.startsWith("/inbox/")) location.assign(payload.redirect);
       if (!ok) window.alert(payload.error || "That did not work.");
     }
   });
@@ -232,6 +240,16 @@
   });
 
   document.addEventListener("click", async (event) => {
+    const toggle = event.target.closest("[data-toggle]");
+    if (toggle) {
+      // Quoted history and the formatted (HTML) view of an email, one click away.
+      const target = toggle.closest(".entry").querySelector(toggle.dataset.toggle);
+      if (target) {
+        target.hidden = !target.hidden;
+        toggle.setAttribute("aria-expanded", String(!target.hidden));
+      }
+      return;
+    }
     const older = event.target.closest(".load-older");
     if (older && timeline) {
       older.disabled = true;

@@ -39,10 +39,13 @@ ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     "inbox/<int:conversation_id>/assign/": [("post", "conversation", {"assignee": "me"})],
     "inbox/<int:conversation_id>/call/": [("post", "conversation", {})],
     "inbox/entries/<int:entry_id>/retry/": [("post", "entry", {})],
+    "inbox/entries/<int:entry_id>/identity/": [("post", "email_entry", {})],
+    "inbox/<int:conversation_id>/merge/": [("post", "conversation", {"contact": "{other_contact}"})],
     "attachments/<int:attachment_id>/": [("get", "attachment", {})],
     "api/v1/contacts/<int:pk>/": [("get", "contact", {})],
     "api/v1/contacts/<int:pk>/timeline/": [("get", "contact", {})],
     "api/v1/contacts/<int:pk>/messages/": [("post", "contact", {"body": "hi"})],
+    "api/v1/contacts/<int:pk>/merge/": [("post", "contact", {"contact": "{other_contact}"})],
     "api/v1/inboxes/<int:pk>/": [("get", "inbox", {}), ("patch", "inbox", {"name": "Mine now"})],
 }
 # Changing an inbox is for admins, who see every inbox: anyone else is refused before the id is read.
@@ -131,7 +134,21 @@ def sales(inbox_sales, agent_bob) -> dict[str, int]:
         entry=inbound, state="stored", content_type="image/png", filename="pairs.png", size=len(PNG)
     )
     attachment.file.save("pairs.png", ContentFile(PNG))
+    # An email from a new address, offered as an identity; and another Sales customer to merge.
+    email_entry = Entry.objects.create(
+        conversation=conversation,
+        kind="message",
+        direction="inbound",
+        channel="email",
+        inbox=inbox_sales,
+        body="From my work address",
+        data={"identity_suggestion": "buyer@work.example"},
+        created_at=inbound.created_at,
+    )
+    other = sms_in(inbox_sales, "It's me again, new phone", phone="+12125550188").conversation
     return {
+        "email_entry": email_entry.pk,
+        "other_contact": other.contact_id,
         "conversation": conversation.pk,
         "entry": failed.pk,
         "attachment": attachment.pk,
@@ -146,8 +163,16 @@ def _client(route: str, user: Any) -> Any:
     return client
 
 
-def _call(client: Any, route: str, method: str, object_id: int, data: dict[str, str]) -> Any:
+def _call(
+    client: Any,
+    route: str,
+    method: str,
+    object_id: int,
+    data: dict[str, str],
+    ids: dict[str, int] | None = None,
+) -> Any:
     path = "/" + re.sub(r"<[^>]+>", str(object_id), route)
+    data = {key: value.format(**(ids or {})) for key, value in data.items()}
     if method == "get":
         return client.get(path)
     if method == "patch":
@@ -179,8 +204,8 @@ def test_another_teams_ids_answer_exactly_like_ids_that_do_not_exist(
     method, kind, data = ROUTES_WITH_IDS[route][n]
     client = _client(route, agent_alice)
     before = _snapshot()
-    hidden = _call(client, route, method, sales[kind], data)
-    missing = _call(client, route, method, MISSING, data)
+    hidden = _call(client, route, method, sales[kind], data, sales)
+    missing = _call(client, route, method, MISSING, data, sales)
     expected = EXPECTED_STATUS.get((route, method), 404)
     assert (hidden.status_code, missing.status_code) == (expected, expected)
     assert hidden.content == missing.content
@@ -215,8 +240,23 @@ def test_managers_and_admins_reach_every_one_of_them(route, n, sales, manager_ma
     method, kind, data = ROUTES_WITH_IDS[route][n]
     user = admin_ada if method == "patch" else manager_maria  # changing an inbox is for admins
     AgentProfile.objects.filter(user=user).update(phone="+14155550177")  # click-to-call rings it
-    response = _call(_client(route, user), route, method, sales[kind], data)
+    response = _call(_client(route, user), route, method, sales[kind], data, sales)
     assert response.status_code in (200, 201, 202), (response.status_code, response.content[:300])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["inbox/{conversation}/merge/", "api/v1/contacts/{contact}/merge/"])
+def test_another_teams_contact_id_to_merge_is_not_found_either(
+    path, sales, agent_alice, inbox_support
+) -> None:
+    mine = sms_in(inbox_support, "Where is my order?", phone="+14155550142").conversation
+    target = "/" + path.format(conversation=mine.pk, contact=mine.contact_id)
+    client = _client(path, agent_alice)
+    before = _snapshot()
+    hidden, missing = (client.post(target, {"contact": str(i)}) for i in (sales["contact"], MISSING))
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.content == missing.content
+    assert _snapshot() == before
 
 
 # --- the websocket ---------------------------------------------------------------------------------------

@@ -82,6 +82,11 @@ class Command(BaseCommand):
         sales_line = Inbox.objects.create(
             name="Sales line", kind=Inbox.PHONE, address="+14155550199", team=sales, twilio_account=account
         )
+        # Email to this address (`manage.py ingest_email --recipient support@shoes.example < message.eml`)
+        # lands here; replies go to the sandbox until EMAIL_HOST or an ESP is configured.
+        Inbox.objects.create(
+            name="Support email", kind=Inbox.EMAIL, address="support@shoes.example", team=support
+        )
         inbox_default()
 
         alex = self._user(DEMO_USERNAME, "Alex", "Rivera", password, AgentProfile.ADMIN, [support, sales])

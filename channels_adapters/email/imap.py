@@ -1,0 +1,107 @@
+"""IMAP polling: every new message of a configured mailbox into the inbound pipeline, once.
+
+UIDVALIDITY and the last UID taken are kept on the mailbox row; a UIDVALIDITY change (the server rebuilt the
+folder) reads the folder again from the start, and the Message-ID keys stop anything from landing twice.
+Messages are fetched with BODY.PEEK (left unread) and never deleted unless `delete_after_import` is set,
+and then only after the rows that hold them are committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools.message import MailMessage
+
+from channels_adapters.models import EmailMailbox
+
+logger = logging.getLogger("hub.email.imap")
+
+BATCH = 200
+
+
+class _RawMailMessage(MailMessage):
+    """imap-tools parses the message; the hub keeps the exact bytes the server sent."""
+
+    def __init__(self, fetch_data: list[Any]) -> None:
+        super().__init__(fetch_data)
+        self.raw: bytes = self._get_message_data_parts(fetch_data)[0] or b""
+
+
+def _connect(box: EmailMailbox) -> Any:
+    timeout = settings.EMAIL_IMAP_TIMEOUT_S
+    if box.security == "ssl":
+        client: Any = MailBox(box.host, box.port, timeout=timeout)
+    elif box.security == "starttls":
+        client = MailBoxStartTls(box.host, box.port, timeout=timeout)
+    else:
+        client = MailBoxUnencrypted(box.host, box.port, timeout=timeout)
+    client.email_message_class = _RawMailMessage
+    return client.login(box.username, box.password, initial_folder=None)
+
+
+def mailbox_poll(*, mailbox_id: int) -> int:
+    """Take in what arrived since the last poll. Returns how many messages were stored."""
+    from channels_adapters.email.services import EmailRefused, email_store
+
+    box = EmailMailbox.objects.filter(pk=mailbox_id, enabled=True).first()
+    if box is None:
+        return 0
+    stored_uids: list[str] = []
+    try:
+        with _connect(box) as client:
+            with transaction.atomic():
+                # One poller per mailbox at a time; another one skips it.
+                locked = EmailMailbox.objects.select_for_update(skip_locked=True).filter(pk=box.pk).first()
+                if locked is None:
+                    return 0
+                box = locked
+                status = client.folder.status(box.folder, ("UIDVALIDITY", "UIDNEXT"))
+                uidvalidity = int(status["UIDVALIDITY"])
+                if box.uidvalidity is not None and box.uidvalidity != uidvalidity:
+                    logger.warning(
+                        "UIDVALIDITY of %s changed (%s -> %s): reading the folder again",
+                        box,
+                        box.uidvalidity,
+                        uidvalidity,
+                    )
+                    box.last_uid = 0
+                box.uidvalidity = uidvalidity
+                client.folder.set(box.folder)
+                uids = sorted(int(u) for u in client.uids(f"UID {box.last_uid + 1}:*"))
+                uids = [u for u in uids if u > box.last_uid][:BATCH]
+                # An empty uid_list would make imap-tools fetch the whole folder.
+                fetched = (
+                    client.fetch(uid_list=[str(u) for u in uids], mark_seen=False, bulk=20) if uids else []
+                )
+                for message in fetched:
+                    try:
+                        with transaction.atomic():
+                            email_store(raw=message.raw, source="imap", route_inbox=box.inbox_id)
+                    except EmailRefused as error:
+                        logger.warning("Skipped UID %s of %s: %s", message.uid, box, error.message)
+                    box.last_uid = max(box.last_uid, int(message.uid or 0))
+                    stored_uids.append(str(message.uid))
+                box.last_polled_at = timezone.now()
+                box.last_error = ""
+                box.save(update_fields=["uidvalidity", "last_uid", "last_polled_at", "last_error"])
+            if box.delete_after_import and stored_uids:
+                client.delete(stored_uids)
+    except Exception as error:
+        logger.warning("Could not poll %s: %s", box, error)
+        EmailMailbox.objects.filter(pk=box.pk).update(
+            last_error=f"{error.__class__.__name__}: {error}"[:2000]
+        )
+        return 0
+    return len(stored_uids)
+
+
+def mailboxes_poll() -> int:
+    return sum(
+        mailbox_poll(mailbox_id=pk)
+        for pk in EmailMailbox.objects.filter(enabled=True).values_list("pk", flat=True)
+    )

@@ -67,3 +67,28 @@ def test_an_agent_sees_no_thread_through_an_inbox_they_do_not_hold(agent_alice, 
     sms_in(inbox_sales, "Sales only")
     assert conversation_list(user=agent_alice, inbox_id=inbox_sales.pk) == []
     assert set(conversation_view_counts(user=agent_alice, inbox_id=inbox_sales.pk).values()) == {0}
+
+
+@pytest.mark.django_db
+def test_a_merged_away_thread_leaves_every_inbox_view_and_the_survivor_shows_both_stories(
+    inbox_support, inbox_sales, manager_maria
+) -> None:
+    from contacts.services import contact_merge, contact_unmerge
+
+    texted = sms_in(inbox_support, "I texted first", phone="+14155550101").conversation
+    other = sms_in(inbox_sales, "Then I wrote from my other phone", phone="+14155550102").conversation
+    contact_merge(source=other.contact, into=texted.contact, by=manager_maria)
+
+    for inbox in (inbox_support, inbox_sales):
+        for status in STATUSES:
+            listed = conversation_list(user=manager_maria, status=status, inbox_id=inbox.pk)
+            assert other.pk not in [c.pk for c in listed], (inbox.name, status)
+    sales_open = conversation_list(user=manager_maria, status="open", inbox_id=inbox_sales.pk)
+    assert [c.pk for c in sales_open] == [texted.pk]  # the survivor now belongs to both inboxes
+    assert conversation_view_counts(user=manager_maria, status="all", inbox_id=inbox_sales.pk)["all"] == 1
+
+    contact_unmerge(merged=other.contact, by=manager_maria)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+    assert other.pk in [
+        c.pk for c in conversation_list(user=manager_maria, status="all", inbox_id=inbox_sales.pk)
+    ]

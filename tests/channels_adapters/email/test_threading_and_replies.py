@@ -203,3 +203,24 @@ def test_the_agent_may_leave_the_cc_out(
     [envelope] = smtp_server.envelopes
     assert envelope.rcpt_tos == ["sam.carter@gmail.example"]
     assert email.message_from_bytes(envelope.original_content)["Cc"] is None
+
+
+@pytest.mark.django_db
+def test_the_api_sends_an_email_reply_on_the_customers_channel(
+    deliver_email, inbox_email, agent_alice, smtp_server, django_capture_on_commit_callbacks
+) -> None:
+    from rest_framework.test import APIClient
+
+    customer = deliver_email(eml("outlook"))
+    api = APIClient()
+    api.force_authenticate(agent_alice)
+    contact_id = customer.conversation.contact_id
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/v1/contacts/{contact_id}/messages/", {"body": "On its way"}, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["channel"], response.json()["subject"]) == (
+        "email",
+        "Re: Order #10443 - wrong size delivered",
+    )
+    [envelope] = smtp_server.envelopes
+    assert envelope.rcpt_tos == ["dana.whitfield@contoso.example"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from contacts.models import Contact
 from conversations.models import Conversation, ConversationInbox, Entry
 from conversations.selectors import STATUSES, VIEWS, conversation_list, conversation_view_counts
 from conversations.services import conversation_assign, conversation_set_status, entry_append
@@ -87,7 +88,7 @@ def test_a_merged_away_thread_leaves_every_inbox_view_and_the_survivor_shows_bot
     assert [c.pk for c in sales_open] == [texted.pk]  # the survivor now belongs to both inboxes
     assert conversation_view_counts(user=manager_maria, status="all", inbox_id=inbox_sales.pk)["all"] == 1
 
-    contact_unmerge(merged=other.contact, by=manager_maria)
+    contact_unmerge(merged=Contact.objects.get(pk=other.contact_id), by=manager_maria)
     _assert_views_agree(manager_maria, inbox_support, inbox_sales)
     assert other.pk in [
         c.pk for c in conversation_list(user=manager_maria, status="all", inbox_id=inbox_sales.pk)

@@ -110,7 +110,14 @@ async def _open_loop(hub: Hub, requests: list[bytes], rate: float, run: Run) -> 
         conn = idle.pop() if idle else await Connection.open(hub.base)
         began = time.perf_counter()
         run.sent_at[token(n)] = began
-        status = await conn.request(raw)
+        try:
+            status = await conn.request(raw)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # The server closed a connection that sat idle past its keep-alive timeout: a client reconnects
+            # and sends again (and pays for it in this request's time).
+            conn.close()
+            conn = await Connection.open(hub.base)
+            status = await conn.request(raw)
         run.answer_ms.append((time.perf_counter() - began) * 1000)
         run.statuses[status] = run.statuses.get(status, 0) + 1
         idle.append(conn)

@@ -12,11 +12,15 @@ reference, met).
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-# `python bench/run.py` puts bench/ itself on the path, where bench/email.py would shadow the standard
-# library's `email` package: the project root replaces it.
+# `python bench/run.py` puts bench/ itself on the path, where a module named like a standard one would shadow the
+# standard library's (bench/email.py did, for `email`): the project root replaces it.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
@@ -43,38 +47,35 @@ def main() -> None:
         f"baselines: PostgreSQL {pg.value:,.0f} rows/s, Redis {figures[1].value:,.0f} publishes/s", flush=True
     )
 
-    if "pipeline" in groups:
-        from bench import pipeline
-
-        figures += pipeline.figures(args.port, pg, quick=args.quick)
-    if "sockets" in groups:
-        from bench import sockets
-
-        figures += sockets.figures(args.port, figures[1], quick=args.quick)
-    if "scale" in groups:
-        from bench import scale
-
-        figures += scale.figures(quick=args.quick)
-    if "search" in groups:
-        from bench import scale
-
-        figures += scale.search_figures()
-    if "memory" in groups:
-        from bench import memory
-
-        figures += memory.figures(args.port)
-    if "drill" in groups:
-        from bench import drill
-
-        figures += drill.figures(quick=args.quick)
-
-    if "email" in groups:
-        from bench import email
-
-        figures += email.figures(args.port, quick=args.quick)
+    runs: dict[str, Callable[[], list[common.Figure]]] = {
+        "pipeline": lambda: _module("pipeline").figures(args.port, pg, quick=args.quick),
+        "sockets": lambda: _module("sockets").figures(args.port, figures[1], quick=args.quick),
+        "scale": lambda: _module("scale").figures(quick=args.quick),
+        "search": lambda: _module("scale").search_figures(),
+        "memory": lambda: _module("memory").figures(args.port),
+        "drill": lambda: _module("drill").figures(quick=args.quick),
+        "email": lambda: _module("email_intake").figures(args.port, quick=args.quick),
+    }
+    for group in GROUPS:
+        if group not in groups:
+            continue
+        try:
+            figures += runs[group]()
+        except Exception as error:  # one group that breaks still leaves the others' figures on the table
+            traceback.print_exc()
+            failed = common.Figure(
+                f"{group}: the benchmark failed", None, "", note=f"{type(error).__name__}: {error}"
+            )
+            failed.met = False
+            figures.append(failed)
+        common.print_table(figures)  # as it goes, so a later failure loses nothing already measured
 
     common.print_table(figures)
     common.write_results(figures)
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"bench.{name}")
 
 
 if __name__ == "__main__":

@@ -119,6 +119,7 @@ def build(rebuild: bool) -> None:
     if exists and not rebuild:
         try:
             if psql(SCALE_DATABASE, "SELECT marker FROM bench_scale_marker").strip() == MARKER:
+                manage(hub_env(8999, database=SCALE_DATABASE), "migrate", "-v0")  # the code moved on since
                 return
         except subprocess.CalledProcessError:
             pass

@@ -69,78 +69,68 @@ def inbound_event_store(
 def inbound_event_process(*, event_id: int) -> Entry | None:
     """Turn one stored event into an entry of a lifetime thread. Safe to call any number of times.
 
-    Under a backlog the same transaction also takes up to INBOUND_BATCH - 1 more pending events, oldest
-    first: one commit and one round of broadcasts for all of them. Their own tasks then find them done.
+    Under a backlog the same task also takes up to INBOUND_BATCH - 1 more pending events, oldest first,
+    and broadcasts them all in one round. Their own tasks then find them done.
     """
     entries = inbound_events_process(event_ids=[event_id], batch=settings.INBOUND_BATCH)
     return entries.get(event_id)
 
 
 def inbound_events_process(*, event_ids: list[int], batch: int = 1) -> dict[int, Entry]:
-    """Claim the named events and enough other pending ones to make `batch` (SKIP LOCKED); process them.
+    """Process the named events and, under a backlog, enough other pending ones to make `batch`.
 
-    Each event runs in its own savepoint: one that fails is rolled back alone, counted, and left for the
-    sweeper (or failed for good after INBOUND_MAX_ATTEMPTS); the others commit. A worker killed midway
-    leaves all of them pending. Returns the entries made, by event id.
+    Each event is claimed (SKIP LOCKED) and recorded in a transaction of its own, so a worker killed midway
+    leaves the rest pending, one that fails is rolled back alone and counted, and two workers' batches
+    never hold one customer's rows while waiting for another's (one transaction for a whole batch did,
+    and deadlocked under a Redis outage's burst). What the batch shares is the task and the broadcast:
+    the frames of all its events are read and sent together once they are committed.
     """
-    try:
-        entries, failures = _process_claimed(event_ids=event_ids, batch=batch)
-    except Exception as error:
-        # The transaction itself failed (the database went away, say): nothing of the batch was kept.
-        for event_id in event_ids:
-            _record_failure(event_id, error)
-        if isinstance(error, AdapterError) and error.permanent:
-            return {}  # recorded as failed, with its reason, for an admin to look at
-        raise
-    for failed_id, failure in failures:
-        if failed_id in event_ids and not (isinstance(failure, AdapterError) and failure.permanent):
-            raise failure  # the named event's task fails, and its retry policy applies, as for a single event
+    failures: list[tuple[int, Exception]] = []
+    entries: dict[int, Entry] = {}
+    wanted = list(dict.fromkeys(event_ids))
+    if batch > len(wanted):
+        wanted += (
+            InboundEvent.objects.filter(state=InboundEvent.PENDING)
+            .exclude(pk__in=wanted)
+            .order_by("received_at")
+            .values_list("pk", flat=True)[: batch - len(wanted)]
+        )
+    with realtime.publish_batch() as published:
+        for event_id in wanted:
+            mark = published.mark()
+            try:
+                entry = _event_claim_and_record(event_id)
+            except Exception as failure:
+                published.forget_since(mark)
+                _record_failure(event_id, failure)
+                failures.append((event_id, failure))
+                continue
+            if entry is not None:
+                entries[event_id] = entry
+    for failed_id, reason in failures:
+        if failed_id in event_ids and not (isinstance(reason, AdapterError) and reason.permanent):
+            raise reason  # the named event's task fails, and its retry policy applies, as for a single event
     return entries
 
 
-def _process_claimed(
-    *, event_ids: list[int], batch: int
-) -> tuple[dict[int, Entry], list[tuple[int, Exception]]]:
-    failures: list[tuple[int, Exception]] = []
-    entries: dict[int, Entry] = {}
-    with transaction.atomic(), realtime.publish_batch() as published:
-        claimed = list(
+def _event_claim_and_record(event_id: int) -> Entry | None:
+    with transaction.atomic():
+        event = (
             InboundEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=event_ids, state=InboundEvent.PENDING)
-            .order_by("received_at", "pk")
+            .filter(pk=event_id, state=InboundEvent.PENDING)
+            .first()
         )
-        if claimed and batch > len(claimed):
-            claimed += (
-                InboundEvent.objects.select_for_update(skip_locked=True)
-                .filter(state=InboundEvent.PENDING)
-                .exclude(pk__in=event_ids)
-                .order_by("received_at")[: batch - len(claimed)]
-            )
-        now = timezone.now()
-        # A savepoint per event isolates one bad event from the rest of a batch; alone, it needs none.
-        isolate = len(claimed) > 1
-        for event in claimed:
-            mark = published.mark()
-            try:
-                with transaction.atomic(savepoint=isolate):
-                    entry = _event_record(event)
-            except Exception as failure:
-                if not isolate:
-                    raise  # the whole transaction fails; inbound_events_process records it
-                published.forget_since(mark)
-                failures.append((event.pk, failure))
-                continue
-            entries[event.pk] = entry
-            InboundEvent.objects.filter(pk=event.pk).update(
-                state=InboundEvent.DONE,
-                processed_at=now,
-                entry=entry,
-                last_error="",
-                attempts=F("attempts") + 1,
-            )
-        for failed_id, reason in failures:
-            _record_failure(failed_id, reason)
-    return entries, failures
+        if event is None:
+            return None  # done already, failed for good, or another worker holds it
+        entry = _event_record(event)
+        InboundEvent.objects.filter(pk=event.pk).update(
+            state=InboundEvent.DONE,
+            processed_at=timezone.now(),
+            entry=entry,
+            last_error="",
+            attempts=F("attempts") + 1,
+        )
+        return entry
 
 
 def _event_record(event: InboundEvent) -> Entry:

@@ -1,4 +1,4 @@
-"""Batched claims: under a backlog one worker transaction takes many pending events, and loses none."""
+"""Batched claims: under a backlog one task takes many pending events, each in its own transaction, and loses none."""
 
 from __future__ import annotations
 

@@ -3,16 +3,58 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
 from channels_adapters.accounts import twilio_account_by_sid
 from channels_adapters.base import ProviderAccount
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+logger = logging.getLogger("hub.webhooks")
+
+View = Callable[..., HttpResponse]
+
+
+def twilio_webhook(*, stores: str, failure: str) -> Callable[[View], View]:
+    """A Twilio webhook view: POST only, no CSRF token, the signature checked before anything else.
+
+    A forgery is answered 403 and nothing happens. A database error is logged as `failure` and answered
+    503, so Twilio retries: never 200 for a `stores` (a message, a call) the hub did not keep.
+    """
+
+    def decorate(view: View) -> View:
+        @csrf_exempt
+        @require_POST
+        @wraps(view)
+        def webhook(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                if twilio_request_verify(request) is None:
+                    return HttpResponse(
+                        "Invalid or missing X-Twilio-Signature.\n", status=403, content_type="text/plain"
+                    )
+                return view(request, *args, **kwargs)
+            except DatabaseError:
+                logger.exception(failure)
+                return HttpResponse(
+                    f"Temporarily unable to store the {stores}; please retry.\n",
+                    status=503,
+                    content_type="text/plain",
+                )
+
+        return webhook
+
+    return decorate
 
 
 def twilio_public_url(request: HttpRequest) -> str:

@@ -6,36 +6,19 @@ the inbound pipeline), so nothing Twilio was answered for is lost and a retried 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from channels_adapters.inbound import inbound_event_store
-from channels_adapters.twilio_auth import form_payload, twilio_request_verify
+from channels_adapters.twilio_auth import form_payload, twilio_webhook
 from channels_adapters.voice import services
 from channels_adapters.voice.services import KIND
-
-logger = logging.getLogger("hub.webhooks")
-
-
-def _forbidden() -> HttpResponse:
-    return HttpResponse("Invalid or missing X-Twilio-Signature.\n", status=403, content_type="text/plain")
 
 
 def _bad(reason: str) -> HttpResponse:
     return HttpResponse(f"{reason}\n", status=400, content_type="text/plain")
-
-
-def _unavailable() -> HttpResponse:
-    # 5xx makes Twilio retry (or play its error to the caller): never 200 for something we did not store.
-    return HttpResponse(
-        "Temporarily unable to store the call; please retry.\n", status=503, content_type="text/plain"
-    )
 
 
 def _twiml(document: str) -> HttpResponse:
@@ -50,19 +33,13 @@ def _payload(request: HttpRequest, source: str) -> dict[str, Any]:
 def _webhook(source: str, key: Callable[[HttpRequest], str]) -> Callable[..., HttpResponse]:
     """A callback that is stored and answered with an empty 204 (Twilio accepts any 2xx there)."""
 
-    @csrf_exempt
-    @require_POST
+    # A 5xx makes Twilio retry (or play its error to the caller): never 200 for something not stored.
+    @twilio_webhook(stores="call", failure=f"Voice {source} callback could not be stored")
     def view(request: HttpRequest) -> HttpResponse:
-        try:
-            if twilio_request_verify(request) is None:
-                return _forbidden()
-            idempotency_key = key(request)
-            if not idempotency_key:
-                return _bad(f"The {source} callback is missing its id.")
-            inbound_event_store(kind=KIND, idempotency_key=idempotency_key, payload=_payload(request, source))
-        except DatabaseError:
-            logger.exception("Voice %s callback could not be stored", source)
-            return _unavailable()
+        idempotency_key = key(request)
+        if not idempotency_key:
+            return _bad(f"The {source} callback is missing its id.")
+        inbound_event_store(kind=KIND, idempotency_key=idempotency_key, payload=_payload(request, source))
         return HttpResponse(status=204)
 
     view.__name__ = f"voice_{source}"
@@ -90,66 +67,42 @@ voice_recording = _webhook("recording", _recording_key)
 voice_transcription = _webhook("transcription", _transcription_key)
 
 
-@csrf_exempt
-@require_POST
+@twilio_webhook(stores="call", failure="Incoming call webhook could not be stored")
 def voice_incoming(request: HttpRequest) -> HttpResponse:
-    try:
-        if twilio_request_verify(request) is None:
-            return _forbidden()
-        sid = request.POST.get("CallSid", "")
-        if not sid:
-            return _bad("CallSid is missing.")
-        payload = _payload(request, "incoming")
-        inbound_event_store(kind=KIND, idempotency_key=f"twilio:call:{sid}:incoming", payload=payload)
-        document = services.call_answer(payload=payload)
-    except DatabaseError:
-        logger.exception("Incoming call webhook could not be stored")
-        return _unavailable()
-    return _twiml(document)
+    sid = request.POST.get("CallSid", "")
+    if not sid:
+        return _bad("CallSid is missing.")
+    payload = _payload(request, "incoming")
+    inbound_event_store(kind=KIND, idempotency_key=f"twilio:call:{sid}:incoming", payload=payload)
+    return _twiml(services.call_answer(payload=payload))
 
 
-@csrf_exempt
-@require_POST
+@twilio_webhook(stores="call", failure="Dial action callback could not be stored")
 def voice_dial(request: HttpRequest) -> HttpResponse:
     """The <Dial> (and <Record>) action: store how the dial went, say what happens next."""
-    try:
-        if twilio_request_verify(request) is None:
-            return _forbidden()
-        sid = request.POST.get("CallSid", "")
-        if not sid:
-            return _bad("CallSid is missing.")
-        stage = request.GET.get("stage", "team")
-        payload = _payload(request, "dial")
-        recording_sid = request.POST.get("RecordingSid", "")
-        if stage != "recorded":
-            inbound_event_store(kind=KIND, idempotency_key=f"twilio:call:{sid}:dial:{stage}", payload=payload)
-        elif recording_sid:
-            # The <Record> action carries the recording too: should its own callback be lost, this one counts.
-            inbound_event_store(
-                kind=KIND,
-                idempotency_key=f"twilio:recording:{recording_sid}:action",
-                payload={**payload, "_source": "recording"},
-            )
-        tried = request.GET.get("tried", "")
-        document = services.call_dial_next(
-            payload=payload, stage=stage, tried=int(tried) if tried.isdigit() else None
+    sid = request.POST.get("CallSid", "")
+    if not sid:
+        return _bad("CallSid is missing.")
+    stage = request.GET.get("stage", "team")
+    payload = _payload(request, "dial")
+    recording_sid = request.POST.get("RecordingSid", "")
+    if stage != "recorded":
+        inbound_event_store(kind=KIND, idempotency_key=f"twilio:call:{sid}:dial:{stage}", payload=payload)
+    elif recording_sid:
+        # The <Record> action carries the recording too: should its own callback be lost, this one counts.
+        inbound_event_store(
+            kind=KIND,
+            idempotency_key=f"twilio:recording:{recording_sid}:action",
+            payload={**payload, "_source": "recording"},
         )
-    except DatabaseError:
-        logger.exception("Dial action callback could not be stored")
-        return _unavailable()
-    return _twiml(document)
+    tried = request.GET.get("tried", "")
+    return _twiml(
+        services.call_dial_next(payload=payload, stage=stage, tried=int(tried) if tried.isdigit() else None)
+    )
 
 
-@csrf_exempt
-@require_POST
+@twilio_webhook(stores="call", failure="Click-to-call bridge could not be read")
 def voice_bridge(request: HttpRequest) -> HttpResponse:
     """The agent answered the call we placed for them: TwiML that connects them to the customer."""
-    try:
-        if twilio_request_verify(request) is None:
-            return _forbidden()
-        reference = request.GET.get("entry", "")
-        document = services.call_bridge(entry_id=int(reference) if reference.isdigit() else None)
-    except DatabaseError:
-        logger.exception("Click-to-call bridge could not be read")
-        return _unavailable()
-    return _twiml(document)
+    reference = request.GET.get("entry", "")
+    return _twiml(services.call_bridge(entry_id=int(reference) if reference.isdigit() else None))

@@ -67,7 +67,6 @@ def message_send(
 
     `keep_cc` (email): copy the others the customer's email went to, as a mail client's "reply all".
     """
-    from channels_adapters import tasks
 
     channel = channel or reply_default_channel(conversation)
     if channel == Entry.EMAIL:
@@ -98,19 +97,48 @@ def message_send(
     if identity is None:
         raise ChannelRuleError("This customer has no phone number that can receive messages.")
     channel_rules_check(conversation=conversation, channel=channel, identity=identity)
+    return outbound_entry_queue(
+        conversation=conversation,
+        channel=channel,
+        inbox=inbox,
+        author=author,
+        provider="twilio",
+        to_address=identity.address,
+        body=text,
+    )
+
+
+def outbound_entry_queue(
+    *,
+    conversation: Conversation,
+    channel: str,
+    inbox: Inbox,
+    author: User,
+    provider: str,
+    to_address: str,
+    kind: str = Entry.MESSAGE,
+    **fields: Any,
+) -> Entry:
+    """An agent's outbound entry, queued, with its delivery enqueued once the transaction commits.
+
+    Inside the caller's transaction, what the caller adds to the entry (an email's headers) is committed
+    before any worker reads it.
+    """
+    from channels_adapters import tasks
+
     with transaction.atomic():
         entry = entry_append(
             conversation=conversation,
-            kind=Entry.MESSAGE,
+            kind=kind,
             direction=Entry.OUTBOUND,
             channel=channel,
             inbox=inbox,
-            body=text,
             author=author,
-            provider="twilio",
+            provider=provider,
             delivery_status=Entry.QUEUED,
             from_address=inbox.address,
-            to_address=identity.address,
+            to_address=to_address,
+            **fields,
         )
         enqueue_on_commit(tasks.deliver_entry, entry.pk)
     return entry

@@ -28,8 +28,8 @@ from channels_adapters.base import InboundMessage, StatusUpdate
 from channels_adapters.email.parse import digest, message_id_normalize, quote_start
 from channels_adapters.email.sanitize import html_sanitize, html_to_text
 from channels_adapters.email.tokens import is_reply_address, reply_address, reply_address_verify
-from channels_adapters.enqueue import enqueue_on_commit
 from channels_adapters.models import EmailMessage, InboundEvent
+from channels_adapters.outbound import outbound_entry_queue
 from config.errors import ChannelRuleError, HubError, ValidationError
 from contacts import addresses
 from contacts.models import Contact, Identity
@@ -387,7 +387,6 @@ def email_message_send(
     keep_cc: bool = True,
 ) -> Entry:
     """An agent's email reply, threaded under the customer's latest email, queued for delivery after commit."""
-    from channels_adapters import tasks
 
     text = body.strip()
     if not text:
@@ -432,19 +431,15 @@ def email_message_send(
         ][:20]
     domain = _reply_domain(inbox)
     with transaction.atomic():
-        entry = entry_append(
+        entry = outbound_entry_queue(
             conversation=conversation,
-            kind=Entry.MESSAGE,
-            direction=Entry.OUTBOUND,
             channel=Entry.EMAIL,
             inbox=inbox,
-            body=text,
-            subject=subject,
             author=author,
             provider="email",
-            delivery_status=Entry.QUEUED,
-            from_address=inbox.address,
             to_address=recipient,
+            body=text,
+            subject=subject,
             data={
                 "exchange": latest.data.get("exchange", "") if latest is not None else "",
                 **({"cc": cc} if cc else {}),
@@ -462,7 +457,6 @@ def email_message_send(
             cc=cc,
             html=_reply_html(text),
         )
-        enqueue_on_commit(tasks.deliver_entry, entry.pk)
     return entry
 
 

@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from channels_adapters.base import AdapterError
 from channels_adapters.enqueue import enqueue_on_commit
 from channels_adapters.inbound import inbox_route
-from channels_adapters.outbound import _recipient, reply_default_inbox
+from channels_adapters.outbound import _recipient, outbound_entry_queue, reply_default_inbox
 from channels_adapters.registry import get_adapter
 from channels_adapters.voice.adapter import (
     CALL_STATUS_RANK,
@@ -435,7 +435,6 @@ def _thread_work_update(entry: Entry, *, outcome: str) -> None:
 # --- click-to-call ------------------------------------------------------------------------------------
 def call_place(*, conversation: Conversation, agent: User, inbox: Inbox | None = None) -> Entry:
     """Call back from the thread: Twilio rings the agent's own phone, then bridges to the customer."""
-    from channels_adapters import tasks
 
     profile = agent_profile(agent)
     phone = profile.phone if profile is not None else ""
@@ -454,21 +453,16 @@ def call_place(*, conversation: Conversation, agent: User, inbox: Inbox | None =
     with transaction.atomic():
         data = {"agent_phone": phone, "call_status": "queued", "call_outcome": "queued"}
         data["call_label"] = call_label(data, direction=Entry.OUTBOUND)
-        entry = entry_append(
+        return outbound_entry_queue(
             conversation=conversation,
             kind=Entry.CALL,
-            direction=Entry.OUTBOUND,
             channel=Entry.VOICE,
             inbox=inbox,
             author=agent,
             provider="twilio",
-            delivery_status=Entry.QUEUED,
-            from_address=inbox.address,
             to_address=identity.address,
             data=data,
         )
-        enqueue_on_commit(tasks.deliver_entry, entry.pk)
-    return entry
 
 
 def call_bridge(*, entry_id: int | None) -> str:

@@ -17,6 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from channels_adapters.base import SendResult
+
 logger = logging.getLogger("hub.sandbox")
 
 
@@ -49,11 +51,12 @@ def sandbox_records(limit: int = 200) -> list[dict[str, Any]]:
     return list(reversed(records[-limit:]))
 
 
-def sandbox_find(*, reference: str) -> dict[str, Any] | None:
+def sandbox_sent(*, reference: str) -> list[SendResult]:
+    """What the sandbox recorded for an entry, as a provider's answer to "was it sent?" (found or not)."""
     for record in _read_all():
         if record.get("reference") == reference:
-            return record
-    return None
+            return [SendResult(provider_id=record["id"], status="sent", sandbox=True)]
+    return []
 
 
 def _read_all() -> Iterator[dict[str, Any]]:

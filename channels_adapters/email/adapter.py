@@ -22,7 +22,7 @@ from channels_adapters.base import (
     StatusUpdate,
 )
 from channels_adapters.email.parse import digest, parse_email
-from channels_adapters.sandbox import sandbox_find, sandbox_record
+from channels_adapters.sandbox import sandbox_record, sandbox_sent
 
 # anymail's normalized tracking events -> our delivery status.
 TRACKING_STATUS = {
@@ -161,8 +161,7 @@ class EmailAdapter:
     ) -> list[SendResult]:
         """Only the sandbox can say; an SMTP server cannot be asked what it accepted."""
         if account.sandbox:
-            record = sandbox_find(reference=message.reference)
-            return [SendResult(provider_id=record["id"], status="sent", sandbox=True)] if record else []
+            return sandbox_sent(reference=message.reference)
         return []
 
     # --- status (anymail tracking events) --------------------------------------------------------

@@ -22,7 +22,7 @@ from channels_adapters.base import (
     SendResult,
     StatusUpdate,
 )
-from channels_adapters.sandbox import sandbox_find, sandbox_record
+from channels_adapters.sandbox import sandbox_record, sandbox_sent
 from channels_adapters.sms.twilio_client import twilio_client
 
 WHATSAPP_PREFIX = "whatsapp:"
@@ -149,8 +149,7 @@ class TwilioMessagingAdapter:
     ) -> list[SendResult]:
         """Messages Twilio holds to the same number with the same text, created since `since_iso`, oldest first."""
         if account.sandbox:
-            record = sandbox_find(reference=message.reference)
-            return [SendResult(provider_id=record["id"], status="sent", sandbox=True)] if record else []
+            return sandbox_sent(reference=message.reference)
         to, sender = _addresses(message)
         since = datetime.fromisoformat(since_iso)
         try:

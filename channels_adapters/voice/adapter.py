@@ -26,7 +26,7 @@ from channels_adapters.base import (
     SendResult,
     StatusUpdate,
 )
-from channels_adapters.sandbox import sandbox_find, sandbox_record
+from channels_adapters.sandbox import sandbox_record, sandbox_sent
 from channels_adapters.sms.adapter import TwilioMessagingAdapter, _never_reached_twilio
 from channels_adapters.sms.twilio_client import twilio_client
 
@@ -280,8 +280,7 @@ class TwilioVoiceAdapter:
     ) -> list[SendResult]:
         """A call is never placed twice on a guess: only the sandbox can say for sure."""
         if account.sandbox:
-            record = sandbox_find(reference=message.reference)
-            return [SendResult(provider_id=record["id"], status="sent", sandbox=True)] if record else []
+            return sandbox_sent(reference=message.reference)
         return []
 
     # --- recordings ------------------------------------------------------------------------------

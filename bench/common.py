@@ -164,6 +164,75 @@ def database_recreate(database_url: str) -> None:
     psql(admin, f"CREATE DATABASE {name}")
 
 
+def data_set_build(
+    *, database: str, marker: str, table: str, port: int, setup: str, sql: list[str], what: str, rebuild: bool
+) -> None:
+    """Build a data set once in its own database and keep it while its marker (what it holds) is the same.
+
+    A kept data set is migrated to the code as it is now; a new one is migrated, set up (`setup`, Python run
+    by `manage.py shell`), filled (`sql`), analyzed and marked.
+    """
+    admin = database.rsplit("/", 1)[0] + "/postgres"
+    name = database.rsplit("/", 1)[1]
+    exists = psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip() == "1"
+    if exists and not rebuild:
+        try:
+            if psql(database, f"SELECT marker FROM {table}").strip() == marker:
+                manage(hub_env(port, database=database), "migrate", "-v0")  # the code moved on since
+                return
+        except subprocess.CalledProcessError:
+            pass
+    print(f"building {what}...", flush=True)
+    started = time.perf_counter()
+    psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(admin, f"CREATE DATABASE {name}")
+    env = hub_env(port, database=database)
+    manage(env, "migrate", "-v0")
+    manage(env, "shell", "-c", setup)
+    for statement in sql:
+        psql(database, statement)
+    psql(database, "VACUUM ANALYZE")
+    psql(database, f"CREATE TABLE {table} (marker text); INSERT INTO {table} VALUES ('{marker}')")
+    print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def measured_in_django(
+    script: str, database: str, port: int, repeat: int, flag: str = "--measure"
+) -> dict[str, dict[str, float]]:
+    """Run `script <flag> <repeat>` in a Django process set up on `database`; its last line is the JSON."""
+    env = hub_env(port, database=database, DJANGO_SETTINGS_MODULE="config.settings", DB_POOL="0")
+    out = subprocess.run(
+        [sys.executable, script, flag, str(repeat)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    found: dict[str, dict[str, float]] = json.loads(out.strip().splitlines()[-1])
+    return found
+
+
+def requests_time(
+    client: Any, urls: dict[str, str], repeat: int, warm: int = 3
+) -> dict[str, dict[str, float]]:
+    """Each URL's server time through Django's test client (median and p95, ms), after `warm` untimed calls."""
+    import statistics
+
+    out: dict[str, dict[str, float]] = {}
+    for name, url in urls.items():
+        times = []
+        for n in range(repeat + warm):
+            began = time.perf_counter()
+            response = client.get(url)
+            elapsed = (time.perf_counter() - began) * 1000
+            assert response.status_code == 200, (url, response.status_code)
+            if n >= warm:
+                times.append(elapsed)
+        out[name] = {"median": statistics.median(times), "p95": percentile(times, 0.95)}
+    return out
+
+
 def manage(env: dict[str, str], *args: str) -> str:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True

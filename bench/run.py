@@ -1,7 +1,8 @@
 """`make bench`: every figure of the hub against the machine's own limits, measured in the same run.
 
     make bench                                  # everything (about 15 minutes; the data sets are kept)
-    make bench BENCH_ARGS="--only pipeline"     # one group: baselines, pipeline, sockets, scale, memory, drill, email
+    make bench BENCH_ARGS="--only pipeline"     # one group: baselines, pipeline, sockets, scale, search,
+                                                # funnel, reports, memory, drill, email
     make bench BENCH_ARGS="--quick"             # smaller runs, to try a change
 
 The hub runs as in production: PostgreSQL, Redis, uvicorn and Celery workers as separate processes.
@@ -27,7 +28,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from bench import baselines, common  # noqa: E402
 
-GROUPS = ("pipeline", "sockets", "scale", "search", "memory", "drill", "email")
+GROUPS = ("pipeline", "sockets", "scale", "search", "funnel", "reports", "memory", "drill", "email")
 
 
 def main() -> None:
@@ -52,6 +53,8 @@ def main() -> None:
         "sockets": lambda: _module("sockets").figures(args.port, figures[1], quick=args.quick),
         "scale": lambda: _module("scale").figures(quick=args.quick),
         "search": lambda: _module("scale").search_figures(),
+        "funnel": lambda: _module("funnel").figures(quick=args.quick),
+        "reports": lambda: _module("reports").figures(quick=args.quick),
         "memory": lambda: _module("memory").figures(args.port),
         "drill": lambda: _module("drill").figures(quick=args.quick),
         "email": lambda: _module("email_intake").figures(args.port, quick=args.quick),

@@ -5,6 +5,8 @@ The data set is built once with SQL (generate_series) in its own database and ke
 the whole request (middleware, queries, template), no network.
 
     .venv/bin/python bench/scale.py [--rebuild] [--quick]
+    .venv/bin/python bench/scale.py --search [--rebuild] [--quick]   # full-text search over 5,000,000 entries
+                                        # (BENCH_SEARCH_ENTRIES and BENCH_SEARCH_DATABASE_URL change size and place)
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import DATABASE, ROOT, Figure, hub_env, manage, percentile, psql
+from bench.common import (
+    DATABASE,
+    Figure,
+    data_set_build,
+    hub_env,
+    manage,
+    measured_in_django,
+    percentile,
+    psql,
+    requests_time,
+)
 
 SCALE_DATABASE = os.environ.get("BENCH_SCALE_DATABASE_URL", DATABASE.rsplit("/", 1)[0] + "/hub_bench_scale")
 THREADS = 1_000_000
@@ -113,33 +125,16 @@ UPDATE conversations_conversationinbox SET last_activity_at = now(), status = 'o
 
 
 def build(rebuild: bool) -> None:
-    admin = SCALE_DATABASE.rsplit("/", 1)[0] + "/postgres"
-    name = SCALE_DATABASE.rsplit("/", 1)[1]
-    exists = psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip() == "1"
-    if exists and not rebuild:
-        try:
-            if psql(SCALE_DATABASE, "SELECT marker FROM bench_scale_marker").strip() == MARKER:
-                manage(hub_env(8999, database=SCALE_DATABASE), "migrate", "-v0")  # the code moved on since
-                return
-        except subprocess.CalledProcessError:
-            pass
-    print(
-        f"building the scale data set ({THREADS:,} threads, a {THREAD_ENTRIES:,}-entry thread)...", flush=True
+    data_set_build(
+        database=SCALE_DATABASE,
+        marker=MARKER,
+        table="bench_scale_marker",
+        port=8999,
+        setup=SETUP,
+        sql=[POPULATE, LONG_THREAD],
+        what=f"the scale data set ({THREADS:,} threads, a {THREAD_ENTRIES:,}-entry thread)",
+        rebuild=rebuild,
     )
-    started = time.perf_counter()
-    psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    psql(admin, f"CREATE DATABASE {name}")
-    env = hub_env(8999, database=SCALE_DATABASE)
-    manage(env, "migrate", "-v0")
-    manage(env, "shell", "-c", SETUP)
-    psql(SCALE_DATABASE, POPULATE)
-    psql(SCALE_DATABASE, LONG_THREAD)
-    psql(SCALE_DATABASE, "VACUUM ANALYZE")
-    psql(
-        SCALE_DATABASE,
-        f"CREATE TABLE bench_scale_marker (marker text); INSERT INTO bench_scale_marker VALUES ('{MARKER}')",
-    )
-    print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def measure(repeat: int) -> dict[str, dict[str, float]]:
@@ -157,8 +152,16 @@ def measure(repeat: int) -> dict[str, dict[str, float]]:
     assert inbox is not None
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(agent)
+    from conversations.models import Entry
+
+    middle = (
+        Entry.objects.filter(conversation_id=1)
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)[THREAD_ENTRIES // 2]
+    )
     urls = {
         "thread": "/inbox/1/entries/",
+        "at a hit": f"/inbox/1/?entry={middle}",
         "thread api": "/api/v1/contacts/1/timeline/",
         "page": "/inbox/1/",
         "mine": "/inbox/?view=mine",
@@ -166,32 +169,12 @@ def measure(repeat: int) -> dict[str, dict[str, float]]:
         "unanswered": "/inbox/?view=unanswered",
         "by inbox": f"/inbox/?inbox={inbox.pk}",
     }
-    out: dict[str, dict[str, float]] = {}
-    for name, url in urls.items():
-        times = []
-        for n in range(repeat + 3):
-            began = time.perf_counter()
-            response = client.get(url)
-            elapsed = (time.perf_counter() - began) * 1000
-            assert response.status_code == 200, (url, response.status_code)
-            if n >= 3:  # warm
-                times.append(elapsed)
-        out[name] = {"median": statistics.median(times), "p95": percentile(times, 0.95)}
-    return out
+    return requests_time(client, urls, repeat)
 
 
 def figures(*, quick: bool = False, rebuild: bool = False) -> list[Figure]:
     build(rebuild)
-    env = hub_env(8999, database=SCALE_DATABASE, DJANGO_SETTINGS_MODULE="config.settings", DB_POOL="0")
-    out = subprocess.run(
-        [sys.executable, __file__, "--measure", str(10 if quick else 40)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    times = json.loads(out.strip().splitlines()[-1])
+    times = measured_in_django(__file__, SCALE_DATABASE, 8999, 10 if quick else 40)
     figs = [
         Figure(
             f"newest page of a {THREAD_ENTRIES:,}-entry thread (server time, median)",
@@ -206,6 +189,15 @@ def figures(*, quick: bool = False, rebuild: bool = False) -> list[Figure]:
             "ms",
             30.0,
             note=f"p95 {times['thread api']['p95']:.1f} ms; GET /api/v1/contacts/<id>/timeline/",
+        ),
+        Figure(
+            f"whole inbox page with the {THREAD_ENTRIES:,}-entry thread opened at a search hit in its middle "
+            "(server time, median)",
+            times["at a hit"]["median"],
+            "ms",
+            None,
+            note=f"p95 {times['at a hit']['p95']:.1f} ms; /inbox/<id>/?entry=<id>: the 50 entries around it, "
+            "the customer panel, the list",
         ),
         Figure(
             "whole inbox page with that thread open (server time, median)",
@@ -228,14 +220,170 @@ def figures(*, quick: bool = False, rebuild: bool = False) -> list[Figure]:
     return figs
 
 
-def search_figures() -> list[Figure]:
+# --- full-text search ---------------------------------------------------------------------------------
+SEARCH_DATABASE = os.environ.get(
+    "BENCH_SEARCH_DATABASE_URL", DATABASE.rsplit("/", 1)[0] + "/hub_bench_search"
+)
+SEARCH_ENTRIES = int(os.environ.get("BENCH_SEARCH_ENTRIES", "5000000"))
+SEARCH_BATCH = 500_000
+VOCABULARY = 4000
+
+
+def _vocabulary() -> list[str]:
+    """Pseudo-words, the same every run: a few very common, most rare (picked with a skewed distribution)."""
+    import random
+
+    rng = random.Random(20261122)
+    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "do", "gu", "shi", "ber", "tan"]
+    words = list(dict.fromkeys(WORDS))
+    while len(words) < VOCABULARY:
+        word = "".join(rng.choices(syllables, k=rng.randint(2, 4)))
+        if word not in words:
+            words.append(word)
+    return words
+
+
+def _search_sql(entries: int) -> list[str]:
+    """Threads, then entries in batches: twelve words each from the vocabulary (rank skewed by power 2)."""
+    threads = max(10, entries // 100)
+    words = _vocabulary()
+    array = "ARRAY[" + ",".join(f"'{w}'" for w in words) + "]::text[]"
+    pick = f"v.w[1 + floor({len(words)} * power(random(), 2))::int]"
+    sentence = "array_to_string(ARRAY[" + ", ".join([pick] * 12) + "], ' ')"
+    statements = [
+        f"""
+INSERT INTO contacts_contact (id, name, attributes, created_at, updated_at)
+SELECT g, 'Customer ' || g, '{{}}', now(), now() FROM generate_series(1, {threads}) g;
+INSERT INTO conversations_conversation (id, status, created_at, last_activity_at, last_inbound_channel,
+    last_preview, last_preview_direction, contact_id, last_inbound_inbox_id, version)
+SELECT g, 'open', now(), now() - g * interval '1 minute', 'sms', 'hello', 'inbound', g,
+    (SELECT min(id) FROM conversations_inbox) + (g % 4), 1
+FROM generate_series(1, {threads}) g;
+INSERT INTO conversations_conversationinbox (created_at, conversation_id, inbox_id, status, assignee_id, waiting,
+    last_activity_at)
+SELECT now(), id, last_inbound_inbox_id, status, assignee_id, false, last_activity_at
+FROM conversations_conversation;
+SELECT setval(pg_get_serial_sequence('contacts_contact', 'id'), {threads});
+SELECT setval(pg_get_serial_sequence('conversations_conversation', 'id'), {threads});
+"""
+    ]
+    for start in range(0, entries, SEARCH_BATCH):
+        stop = min(entries, start + SEARCH_BATCH)
+        statements.append(
+            f"""
+WITH v AS (SELECT {array} AS w)
+INSERT INTO conversations_entry (kind, channel, direction, body, subject, event_type, data, created_at,
+    updated_at, delivery_status, status_reason, provider, provider_id, from_address, to_address, attempts,
+    version, conversation_id, inbox_id)
+SELECT CASE WHEN g % 10 = 0 THEN 'note' ELSE 'message' END,
+    CASE WHEN g % 10 = 0 THEN '' WHEN g % 20 = 1 THEN 'email' ELSE 'sms' END,
+    CASE WHEN g % 10 = 0 THEN 'internal' WHEN g % 2 = 0 THEN 'inbound' ELSE 'outbound' END,
+    {sentence}, CASE WHEN g % 20 = 1 THEN 'Re: ' || {pick} ELSE '' END, '', '{{}}',
+    now() - ({entries} - g) * interval '1 second', now(), '', '', '', '', '', '', 0, 1,
+    1 + g % {threads}, (SELECT min(id) FROM conversations_inbox) + (g % 4)
+FROM generate_series({start + 1}, {stop}) g, v;
+"""
+        )
+    return statements
+
+
+def search_build(rebuild: bool, entries: int = SEARCH_ENTRIES) -> None:
+    admin = SEARCH_DATABASE.rsplit("/", 1)[0] + "/postgres"
+    name = SEARCH_DATABASE.rsplit("/", 1)[1]
+    marker = f"entries={entries} vocabulary={VOCABULARY} v1"
+    exists = psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip() == "1"
+    if exists and not rebuild:
+        try:
+            if psql(SEARCH_DATABASE, "SELECT marker FROM bench_search_marker").strip() == marker:
+                manage(hub_env(8999, database=SEARCH_DATABASE), "migrate", "-v0")
+                return
+        except subprocess.CalledProcessError:
+            pass
+    print(f"building the search data set ({entries:,} entries)...", flush=True)
+    started = time.perf_counter()
+    psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(admin, f"CREATE DATABASE {name}")
+    env = hub_env(8999, database=SEARCH_DATABASE)
+    manage(env, "migrate", "-v0")
+    manage(
+        env,
+        "shell",
+        "-c",
+        SETUP + "\nUser.objects.create_user('manager0', password='bench-password-123');"
+        "AgentProfile.objects.create(user=User.objects.get(username='manager0'), role='manager')",
+    )
+    # The index the migration made is built again once the rows are in (faster than row by row).
+    index = psql(SEARCH_DATABASE, "SELECT pg_get_indexdef('entry_search'::regclass)").strip()
+    psql(SEARCH_DATABASE, "DROP INDEX entry_search")
+    for statement in _search_sql(entries):
+        psql(SEARCH_DATABASE, statement)
+    psql(SEARCH_DATABASE, index)
+    psql(SEARCH_DATABASE, "VACUUM ANALYZE")
+    psql(
+        SEARCH_DATABASE,
+        f"CREATE TABLE bench_search_marker (marker text); INSERT INTO bench_search_marker VALUES ('{marker}')",
+    )
+    print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def search_queries() -> dict[str, str]:
+    """What agents type: a common word, a middling one, a rare one, two words, a phrase, a miss, hostile text."""
+    words = _vocabulary()
+    return {
+        "common word": words[30],
+        "middling word": words[800],
+        "rare word": words[3500],
+        "two words": f"{words[200]} {words[900]}",
+        "phrase": f'"{words[40]} {words[60]}"',
+        "no match": "zzzzqqqq",
+        "hostile": "'; DROP TABLE x; -- \\ \" or -",
+    }
+
+
+def measure_search(repeat: int) -> dict[str, dict[str, float]]:
+    """Runs inside a Django process set up on the search database: every query as a manager and an agent."""
+    import django
+
+    django.setup()
+    from urllib.parse import urlencode
+
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    out: dict[str, dict[str, float]] = {}
+    every: list[float] = []
+    for who in ("manager0", "agent0"):
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(User.objects.get(username=who))
+        for name, query in search_queries().items():
+            times = []
+            for n in range(repeat + 2):
+                began = time.perf_counter()
+                response = client.get("/api/v1/search/?" + urlencode({"q": query}))
+                elapsed = (time.perf_counter() - began) * 1000
+                assert response.status_code == 200, (query, response.status_code)
+                if n >= 2:  # warm
+                    times.append(elapsed)
+            every += times
+            out[f"{who} {name}"] = {"median": statistics.median(times), "p95": percentile(times, 0.95)}
+    out["all"] = {"median": statistics.median(every), "p95": percentile(every, 0.95)}
+    return out
+
+
+def search_figures(*, quick: bool = False, rebuild: bool = False) -> list[Figure]:
+    entries = SEARCH_ENTRIES
+    search_build(rebuild, entries)
+    times = measured_in_django(__file__, SEARCH_DATABASE, 8999, 5 if quick else 20, flag="--measure-search")
+    slowest = max((k for k in times if k != "all"), key=lambda k: times[k]["p95"])
     return [
         Figure(
-            "full-text search over 5,000,000 entries, p95",
-            None,
+            f"full-text search over {entries:,} entries, p95",
+            times["all"]["p95"],
             "ms",
             200.0,
-            note="not built yet: search arrives with the shared-inbox issue, which extends this benchmark",
+            note=f"median {times['all']['median']:.1f} ms; GET /api/v1/search/ (20 newest hits, highlighted) "
+            f"for common, rare, two-word, phrase, missing and hostile queries as a manager and an agent; "
+            f"slowest: {slowest} p95 {times[slowest]['p95']:.1f} ms",
         )
     ]
 
@@ -243,6 +391,11 @@ def search_figures() -> list[Figure]:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--measure":
         print(json.dumps(measure(int(sys.argv[2]))))
+    elif len(sys.argv) > 2 and sys.argv[1] == "--measure-search":
+        print(json.dumps(measure_search(int(sys.argv[2]))))
+    elif "--search" in sys.argv:
+        for figure in search_figures(quick="--quick" in sys.argv, rebuild="--rebuild" in sys.argv):
+            print(figure)
     else:
         for figure in figures(quick="--quick" in sys.argv, rebuild="--rebuild" in sys.argv):
             print(figure)

@@ -24,6 +24,7 @@ from channels_adapters.registry import get_adapter, inbound_recorder
 from contacts.models import Identity
 from contacts.services import contact_resolve, identity_set_opt_out
 from conversations import realtime
+from conversations.assignment import conversation_route_inbound
 from conversations.models import Attachment, Entry, Inbox
 from conversations.services import (
     conversation_get_or_create,
@@ -31,6 +32,7 @@ from conversations.services import (
     entry_append,
     event_append,
 )
+from reports.services import customer_message_recorded, satisfaction_rating_pending
 
 logger = logging.getLogger("hub.inbound")
 
@@ -194,8 +196,13 @@ def inbound_events_sweep(*, older_than_s: float | None = None, limit: int = 500)
 
 
 # --- turning a message into an entry ---------------------------------------------------------------
-def inbound_message_record(*, message: InboundMessage, received_at: datetime) -> Entry:
-    """Append a customer's message to their lifetime thread, in the order the hub received it."""
+def inbound_message_record(
+    *, message: InboundMessage, received_at: datetime, inbox: Inbox | None = None
+) -> Entry:
+    """Append a customer's message to their lifetime thread, in the order the hub received it.
+
+    `inbox`: the channel already knows which inbox it came through (a web chat widget's key).
+    """
     if message.channel == Entry.EMAIL:
         from channels_adapters.email.services import email_inbound_record
 
@@ -203,7 +210,9 @@ def inbound_message_record(*, message: InboundMessage, received_at: datetime) ->
     existing = Entry.objects.filter(provider=message.provider, provider_id=message.provider_id).first()
     if existing is not None:
         return existing  # the same provider message under another key (SmsSid vs MessageSid): still one entry
-    inbox, unrouted = inbox_route(recipient=message.recipient, route_hint=message.route_hint)
+    unrouted = False
+    if inbox is None:
+        inbox, unrouted = inbox_route(recipient=message.recipient, route_hint=message.route_hint)
     contact, identity = contact_resolve(
         kind=message.sender_kind, address=message.sender, name=message.sender_name
     )
@@ -219,7 +228,11 @@ def inbound_message_record(*, message: InboundMessage, received_at: datetime) ->
     if message.keyword:
         data["keyword"] = message.keyword
     opt_keyword = message.keyword in ("stop", "start")
-    if not opt_keyword:
+    # A 1-to-5 answer to the satisfaction question lands in the thread without reopening it.
+    rating = (
+        None if opt_keyword else satisfaction_rating_pending(conversation=conversation, body=message.body)
+    )
+    if not opt_keyword and rating is None:
         conversation_reopen_for_inbound(conversation=conversation)
     entry = entry_append(
         conversation=conversation,
@@ -234,11 +247,15 @@ def inbound_message_record(*, message: InboundMessage, received_at: datetime) ->
         from_address=message.sender,
         to_address=message.recipient,
         created_at=received_at,
-        awaits_reply=not opt_keyword,
+        awaits_reply=not opt_keyword and rating is None,
+        opens_episode=rating is None,
     )
+    customer_message_recorded(entry=entry, rating=rating)
     _attachments_record(entry, message)
     if message.keyword and message.channel == Entry.SMS:
         _keyword_apply(conversation=conversation, identity=identity, keyword=message.keyword, at=received_at)
+    if not opt_keyword:
+        conversation_route_inbound(conversation=conversation)
     return entry
 
 

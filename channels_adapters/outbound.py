@@ -77,6 +77,10 @@ def message_send(
         return email_message_send(
             conversation=conversation, body=body, author=author, inbox=inbox, keep_cc=keep_cc
         )
+    if channel == Entry.WEBCHAT:
+        from channels_adapters.webchat.services import webchat_message_send
+
+        return webchat_message_send(conversation=conversation, body=body, author=author, inbox=inbox)
     if channel not in SENDABLE_CHANNELS:
         raise ValidationError(f"Replies on the {channel or 'unknown'} channel are not available yet.")
     text = body.strip()
@@ -259,7 +263,7 @@ def entry_retry(*, entry: Entry, by: User) -> Entry:
         locked = Entry.objects.select_for_update().select_related("conversation").get(pk=entry.pk)
         if locked.direction != Entry.OUTBOUND or locked.delivery_status not in (Entry.FAILED, Entry.UNKNOWN):
             raise ValidationError("Only a failed message, or one whose fate is unknown, can be sent again.")
-        if locked.channel != Entry.EMAIL:
+        if locked.channel not in (Entry.EMAIL, Entry.WEBCHAT):
             identity = _entry_recipient(locked)
             if identity is None:
                 raise ChannelRuleError("The number this message went to is no longer the customer's.")
@@ -354,7 +358,7 @@ def _entry_reconcile(entry: Entry, *, now: datetime) -> str:
 
 # --- helpers ------------------------------------------------------------------------------------
 def reply_default_channel(conversation: Conversation) -> str:
-    if conversation.last_inbound_channel in (*SENDABLE_CHANNELS, Entry.EMAIL):
+    if conversation.last_inbound_channel in (*SENDABLE_CHANNELS, Entry.EMAIL, Entry.WEBCHAT):
         return conversation.last_inbound_channel
     return Entry.SMS
 
@@ -396,6 +400,8 @@ def _recipient(conversation: Conversation) -> Identity | None:
 def _account(entry: Entry) -> ProviderAccount:
     if entry.channel == Entry.EMAIL:
         return ProviderAccount(account_id="email", secret="", sandbox=settings.EMAIL_SANDBOX)
+    if entry.channel == Entry.WEBCHAT:
+        return ProviderAccount(account_id="webchat", secret="")
     return twilio_account_for_inbox(entry.inbox)
 
 

@@ -10,11 +10,13 @@ ADAPTERS: dict[str, str] = {
     "twilio_messaging": "channels_adapters.sms.adapter.TwilioMessagingAdapter",
     "twilio_voice": "channels_adapters.voice.adapter.TwilioVoiceAdapter",
     "email": "channels_adapters.email.adapter.EmailAdapter",
+    "webchat": "channels_adapters.webchat.adapter.WebchatAdapter",
 }
 
 # Kinds whose stored events are not messages: the service that records one (default: a message entry).
 INBOUND_RECORDERS: dict[str, str] = {
     "twilio_voice": "channels_adapters.voice.services.call_event_record",
+    "webchat": "channels_adapters.webchat.services.webchat_event_record",
 }
 
 # Which adapter sends on a channel.
@@ -23,6 +25,7 @@ CHANNEL_ADAPTERS: dict[str, str] = {
     "whatsapp": "twilio_messaging",
     "voice": "twilio_voice",
     "email": "email",
+    "webchat": "webchat",
 }
 
 

@@ -10,20 +10,29 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
 
-from config.websocket import SameOriginValidator  # noqa: E402
+from channels_adapters.webchat.consumers import WebchatConsumer  # noqa: E402
+from config.websocket import SameOriginValidator, WidgetOrAgent  # noqa: E402
 from conversations.consumers import AgentConsumer  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/agent/", AgentConsumer.as_asgi()),
 ]
+# The widget is embedded by other sites: its consumer checks the Origin against its inbox's allowed origins,
+# and it never reads the hub's session.
+widget_urlpatterns = [
+    re_path(r"^ws/webchat/(?P<widget_key>[^/]*)/$", WebchatConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # The Origin must be the hub's own (cross-site websocket hijacking), and the session an agent's.
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": WidgetOrAgent(
+            widget=URLRouter(widget_urlpatterns),
+            # The Origin must be the hub's own (cross-site websocket hijacking), and the session an agent's.
+            agent=SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        ),
     }
 )
 

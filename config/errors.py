@@ -29,6 +29,13 @@ class ChannelRuleError(HubError):
     code = "channel_rule"
 
 
+class Conflict(HubError):
+    """The request clashes with what is already stored (a client key used for something else)."""
+
+    status_code = 409
+    code = "conflict"
+
+
 class PermissionDenied(HubError):
     status_code = 403
     code = "permission_denied"

@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "contacts",
     "conversations",
     "channels_adapters",
+    "lifecycle",
+    "reports",
     "anymail",
 ]
 
@@ -117,6 +119,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "conversations.context_processors.notifications",
             ],
         },
     },
@@ -233,6 +236,12 @@ CELERY_TASK_ROUTES = {
     "channels_adapters.tasks.process_inbound_event": {"queue": "inbound"},
     "channels_adapters.tasks.deliver_entry": {"queue": "outbound"},
 }
+# How often snoozed threads whose time has come are woken (a snooze ends at most this late).
+SNOOZE_WAKE_EVERY_S = max(1, env_int("SNOOZE_WAKE_EVERY_S", 30))
+# An agent away or offline for longer than this hands their open threads back to their team's queue.
+ASSIGNMENT_HANDOVER_AFTER_S = env_int("ASSIGNMENT_HANDOVER_AFTER_S", 900)
+# Who is viewing or typing in a thread is forgotten this long after their socket last said so.
+PRESENCE_TTL_S = env_int("PRESENCE_TTL_S", 60)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-inbound-events": {
@@ -251,7 +260,39 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.prune_realtime_events",
         "schedule": schedule(timedelta(hours=1)),
     },
+    # The funnel's leaks: detected (and alerted) every minute; the managers' digest checked hourly, sent daily.
+    "detect-leaks": {
+        "task": "lifecycle.tasks.detect_leaks",
+        "schedule": schedule(timedelta(seconds=env_int("LEAKS_DETECT_EVERY_S", 60))),
+    },
+    "send-leak-digest": {
+        "task": "lifecycle.tasks.send_leak_digest",
+        "schedule": schedule(timedelta(hours=1)),
+    },
+    "send-due-followups": {
+        "task": "reports.tasks.send_due_followups",
+        "schedule": schedule(timedelta(seconds=env_int("FOLLOWUPS_EVERY_S", 60))),
+    },
+    "wake-snoozed-conversations": {
+        "task": "conversations.tasks.wake_snoozed_conversations",
+        "schedule": schedule(timedelta(seconds=SNOOZE_WAKE_EVERY_S)),
+    },
+    "hand-back-absent-agents-threads": {
+        "task": "conversations.tasks.hand_back_absent_agents_threads",
+        "schedule": schedule(timedelta(seconds=60)),
+    },
 }
+# Reports: the satisfaction question after a resolution, the thank-you suggested to a new customer, exports.
+SATISFACTION_SURVEY_ENABLED = env_bool("SATISFACTION_SURVEY_ENABLED", default=True)
+SATISFACTION_QUESTION = os.environ.get("SATISFACTION_QUESTION", "") or (
+    "How did we do? Reply with a number from 1 (poor) to 5 (great)."
+)
+SATISFACTION_ANSWER_WINDOW_H = env_int("SATISFACTION_ANSWER_WINDOW_H", 72)
+FOLLOWUP_THANK_YOU_TEMPLATE = os.environ.get("FOLLOWUP_THANK_YOU_TEMPLATE", "") or (
+    "Thank you for choosing us, {first_name}! If anything comes up, just reply to this message."
+)
+# A thread longer than this is exported in the background, with a progress bar.
+EXPORT_INLINE_MAX_ENTRIES = env_int("EXPORT_INLINE_MAX_ENTRIES", 500)
 # The embedded mode runs the beat schedule in a thread of the ASGI process (see config/embedded_beat.py).
 EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", default=EMBEDDED)
 
@@ -284,7 +325,17 @@ THROTTLE_RATES = {
     "login_username": os.environ.get("THROTTLE_LOGIN_USERNAME", "") or "10/15m",
     "token_ip": os.environ.get("THROTTLE_TOKEN_IP", "") or "30/10m",
     "token_username": os.environ.get("THROTTLE_TOKEN_USERNAME", "") or "10/10m",
+    # Web chat: messages a visitor may send, and all visitors of one address together (new visitor ids
+    # cost nothing to make, so the address is the limit that holds).
+    "webchat_visitor": os.environ.get("THROTTLE_WEBCHAT_VISITOR", "") or "20/min",
+    "webchat_ip": os.environ.get("THROTTLE_WEBCHAT_IP", "") or "120/10m",
 }
+# Web chat: the longest visitor message, and the widget's attachments (size and types).
+WEBCHAT_MAX_CHARS = env_int("WEBCHAT_MAX_CHARS", 5000)
+WEBCHAT_UPLOAD_MAX_BYTES = env_int("WEBCHAT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+WEBCHAT_UPLOAD_TYPES = env_list(
+    "WEBCHAT_UPLOAD_TYPES", ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"]
+)
 # How many proxies of ours stand in front and append to X-Forwarded-For; 0 trusts only the peer's address.
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
 REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES

@@ -54,9 +54,23 @@ def client_ip(request: HttpRequest) -> str:
 
     X-Forwarded-For is only read as far as our own proxies wrote it: a client can put anything at its start.
     """
-    remote = str(request.META.get("REMOTE_ADDR", ""))
+    return address_behind_proxies(
+        remote=str(request.META.get("REMOTE_ADDR", "")),
+        forwarded=str(request.META.get("HTTP_X_FORWARDED_FOR", "")),
+    )
+
+
+def scope_client_ip(scope: dict[str, Any]) -> str:
+    """The same for a websocket's ASGI scope."""
+    client = scope.get("client") or ("", 0)
+    forwarded = [v for k, v in scope.get("headers", []) if k.lower() == b"x-forwarded-for"]
+    return address_behind_proxies(
+        remote=str(client[0] or ""), forwarded=b",".join(forwarded).decode("latin1")
+    )
+
+
+def address_behind_proxies(*, remote: str, forwarded: str) -> str:
     proxies = settings.NUM_PROXIES
-    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
     if proxies <= 0 or not forwarded:
         return remote
     addresses = [address.strip() for address in forwarded.split(",") if address.strip()]

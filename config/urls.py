@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from channels_adapters.sms import views as sms_views
 from channels_adapters.voice import views as voice_views
+from channels_adapters.webchat import views as webchat_views
 from config import health
 from config.auth import login_throttled, login_view
 from conversations import views as inbox_views
@@ -16,6 +17,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/inbox/", permanent=False)),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("widget.js", webchat_views.widget_js, name="widget-js"),
+    path("webchat/uploads/", webchat_views.widget_upload, name="widget-upload"),
     path("accounts/login/", login_view, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The admin's own login form takes passwords too: the same limits (before admin.site.urls claims it).
@@ -24,8 +27,20 @@ urlpatterns = [
     # The agents' inbox
     path("inbox/", inbox_views.inbox_page, name="inbox"),
     path("inbox/rows/", inbox_views.conversation_rows, name="inbox-rows"),
+    path("inbox/counts/", inbox_views.view_counts, name="inbox-counts"),
+    path("inbox/views/", inbox_views.saved_views, name="inbox-saved-views"),
+    path("inbox/bulk/", inbox_views.bulk, name="inbox-bulk"),
+    path("inbox/new/", inbox_views.conversation_new, name="inbox-new"),
+    path("inbox/contacts/import/", inbox_views.contact_imports, name="inbox-contact-imports"),
+    path(
+        "inbox/contacts/import/<int:import_id>/",
+        inbox_views.contact_import_progress,
+        name="inbox-contact-import",
+    ),
     path("inbox/settings/", inbox_views.inbox_settings, name="inbox-settings"),
     path("inbox/sandbox/", inbox_views.sandbox, name="inbox-sandbox"),
+    path("inbox/search/", inbox_views.search_page, name="inbox-search"),
+    path("inbox/canned/", inbox_views.canned_page, name="inbox-canned"),
     path("inbox/<int:conversation_id>/", inbox_views.inbox_page, name="inbox-conversation"),
     path("inbox/<int:conversation_id>/entries/", inbox_views.entries_older, name="inbox-entries"),
     path("inbox/<int:conversation_id>/reply/", inbox_views.reply, name="inbox-reply"),
@@ -36,6 +51,17 @@ urlpatterns = [
     path("inbox/entries/<int:entry_id>/retry/", inbox_views.retry_entry, name="inbox-entry-retry"),
     path("inbox/entries/<int:entry_id>/identity/", inbox_views.identity_accept, name="inbox-entry-identity"),
     path("inbox/<int:conversation_id>/merge/", inbox_views.merge, name="inbox-merge"),
+    path("inbox/<int:conversation_id>/block/", inbox_views.block, name="inbox-block"),
+    path("inbox/notifications/", inbox_views.notifications, name="inbox-notifications"),
+    path("inbox/notifications/read/", inbox_views.notifications_read, name="inbox-notifications-read"),
+    path("inbox/agents/", inbox_views.agents_page, name="inbox-agents"),
+    path("inbox/agents/<int:user_id>/active/", inbox_views.agent_active, name="inbox-agent-active"),
+    # Reports (the funnel and its leaks) and the thread header's stage control
+    path("", include("lifecycle.urls")),
+    # Managers' reports (performance, history, audit, exports) and the agents' follow-ups
+    path("reports/", include("reports.urls")),
+    path("inbox/<int:conversation_id>/contact/", inbox_views.contact_panel_view, name="inbox-contact"),
+    path("inbox/<int:conversation_id>/canned/", inbox_views.canned_picker, name="inbox-canned-picker"),
     path("attachments/<int:attachment_id>/", inbox_views.attachment_download, name="attachment"),
     # Providers
     path("webhooks/twilio/messaging/", sms_views.messaging_inbound, name="twilio-messaging"),
@@ -54,6 +80,7 @@ urlpatterns = [
     path("anymail/", include("anymail.urls")),
     # REST API
     path("api/v1/", include("conversations.api.urls")),
+    path("api/v1/reports/", include("reports.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -75,3 +75,20 @@ class SameOriginValidator:
         if scope["type"] == "websocket" and not websocket_origin_allowed(scope):
             return await WebsocketDenier()(scope, receive, send)
         return await self.application(scope, receive, send)
+
+
+class WidgetOrAgent:
+    """ASGI: `/ws/webchat/...` goes to the widget's router (its own origin check), anything else to the agents'."""
+
+    PREFIX = "/ws/webchat/"
+
+    def __init__(self, *, widget: Any, agent: Any) -> None:
+        self.widget, self.agent = widget, agent
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
+        if str(scope.get("path", "")).startswith(self.PREFIX):
+            try:
+                return await self.widget(scope, receive, send)
+            except ValueError:  # no route for that path: refused like a key that does not exist
+                return await WebsocketDenier()(scope, receive, send)
+        return await self.agent(scope, receive, send)

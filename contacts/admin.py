@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from contacts.models import Contact, Identity
+from contacts.models import AttributeDefinition, Contact, Identity, Label
 
 
 class IdentityInline(admin.TabularInline[Identity, Contact]):
@@ -16,3 +16,15 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
     search_fields = ["name", "identities__address"]
     inlines = [IdentityInline]
     raw_id_fields = ["merged_into"]
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin[Label]):
+    list_display = ["name", "color", "created_at"]
+    search_fields = ["name"]
+
+
+@admin.register(AttributeDefinition)
+class AttributeDefinitionAdmin(admin.ModelAdmin[AttributeDefinition]):
+    list_display = ["label", "key", "type", "position"]
+    list_editable = ["position"]

@@ -6,6 +6,55 @@ from django.db.models import Q
 from contacts import addresses
 
 
+class Label(models.Model):
+    """A tag agents put on customers (VIP, wholesale, churn risk); admins make them, agents apply them."""
+
+    NAME_MAX = 50
+
+    name = models.CharField(max_length=NAME_MAX, unique=True)
+    color = models.CharField(max_length=7, default="#64748b", help_text="#rrggbb")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        """The admin's form refuses what the service would."""
+        from django.core.exceptions import ValidationError as FormError
+
+        from config.errors import ValidationError
+        from contacts.services import label_clean
+
+        try:
+            self.name, self.color = label_clean(name=self.name, color=self.color)
+        except ValidationError as error:
+            raise FormError(error.message) from error
+
+
+class AttributeDefinition(models.Model):
+    """A custom attribute of customers, defined by an admin; values live in `Contact.attributes[key]`."""
+
+    TEXT, NUMBER, DATE, BOOL, CHOICE = "text", "number", "date", "bool", "choice"
+    TYPE_CHOICES = [(TEXT, "Text"), (NUMBER, "Number"), (DATE, "Date"), (BOOL, "Yes/no"), (CHOICE, "Choice")]
+
+    key = models.SlugField(
+        max_length=50, unique=True, help_text="The key in the API, e.g. plan or signup_date"
+    )
+    label = models.CharField(max_length=100)
+    type = models.CharField(max_length=16, choices=TYPE_CHOICES, default=TEXT)
+    choices = models.JSONField(default=list, blank=True, help_text='For "choice": the allowed values')
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
 class Contact(models.Model):
     """A customer. A merged-away contact stays as a tombstone pointing at the survivor."""
 
@@ -15,6 +64,7 @@ class Contact(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from"
     )
+    labels = models.ManyToManyField(Label, blank=True, related_name="contacts")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -71,3 +121,36 @@ class Identity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.address}"
+
+
+class ContactImport(models.Model):
+    """A CSV of customers being imported: the file, how far the task got, and the rows it refused."""
+
+    PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+    STATE_CHOICES = [(PENDING, "Pending"), (RUNNING, "Running"), (DONE, "Done"), (FAILED, "Failed")]
+
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filename = models.CharField(max_length=255, blank=True)
+    source = models.TextField(help_text="The CSV as uploaded (UTF-8)")
+    state = models.CharField(max_length=16, choices=STATE_CHOICES, default=PENDING)
+    total_rows = models.PositiveIntegerField(default=0)
+    # Rows done so far (created, merged or refused); the task resumes after them if it is run again.
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    merged_count = models.PositiveIntegerField(default=0)
+    refused = models.JSONField(default=list, blank=True, help_text='[{"line": 3, "reason": "..."}]')
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.filename})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total_rows else min(100, round(100 * self.processed_rows / self.total_rows))

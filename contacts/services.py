@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.text import name_clean
 from contacts import addresses
-from contacts.models import Contact, Identity
+from contacts.models import AttributeDefinition, Contact, Identity, Label
 
 
 def contact_surviving(contact: Contact) -> Contact:
@@ -210,6 +213,7 @@ def contact_merge(*, source: Contact, into: Contact, by: Any = None) -> Contact:
         dst.save(update_fields=["attributes", "name", "updated_at"])
         src.merged_into = dst
         src.save(update_fields=["merged_into", "updated_at"])
+        dst.labels.add(*src.labels.all())
 
         who = (by.get_full_name() or by.get_username()) if by is not None else "The hub"
         src_name = src.name or (moved_addresses[0] if moved_addresses else f"Contact {src.pk}")
@@ -311,3 +315,195 @@ def contact_unmerge(*, merged: Contact, by: Any = None) -> Contact:
                 data={"contact": src.pk, "from_contact": dst.pk, "entries": moved},
             )
     return src
+
+
+# --- labels, custom attributes and inline edits ------------------------------------------------------
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+ATTRIBUTE_TEXT_MAX = 1000
+NAME_MAX = 200
+
+
+def label_clean(*, name: str, color: str) -> tuple[str, str]:
+    """A label's name and color as stored, or a ValidationError that says what to change."""
+    from config.errors import ValidationError
+
+    text = name_clean(name, max_length=Label.NAME_MAX, what="a label")
+    color = (color or "#64748b").strip()
+    if not COLOR.match(color):
+        raise ValidationError(f"{color[:20]!r} is not a color; write it as #rrggbb, e.g. #2457d6.")
+    return text, color.lower()
+
+
+def label_create(*, name: str, color: str = "", by: Any = None) -> Label:
+    """An admin's new label (agents only apply existing ones)."""
+    from config.errors import PermissionDenied, ValidationError
+    from conversations.selectors import agent_is_admin
+
+    if by is not None and not agent_is_admin(by):
+        raise PermissionDenied("Only admins create labels; ask one to add it.")
+    text, color = label_clean(name=name, color=color)
+    if Label.objects.filter(name__iexact=text).exists():
+        raise ValidationError(f"There is already a label named {text!r}.")
+    try:
+        with transaction.atomic():
+            return Label.objects.create(name=text, color=color)
+    except IntegrityError as error:
+        raise ValidationError(f"There is already a label named {text!r}.") from error
+
+
+def attribute_value_clean(*, definition: AttributeDefinition, value: Any) -> Any:
+    """A value typed into a custom attribute, as stored in `Contact.attributes`; None clears it."""
+    from config.errors import ValidationError
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    label = definition.label
+    kind = definition.type
+    if kind == AttributeDefinition.BOOL:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise ValidationError(f"{label} is yes or no.")
+    if isinstance(value, (dict, list)):
+        raise ValidationError(f"{label} takes a single value.")
+    text = str(value).strip()
+    if kind == AttributeDefinition.NUMBER:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValidationError(f"{label} is a number; {text[:40]!r} is not one.") from None
+        if not number.is_finite():
+            raise ValidationError(f"{label} is a number; {text[:40]!r} is not one.")
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == AttributeDefinition.DATE:
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValidationError(f"{label} is a date, written as 2026-03-31.") from None
+    if kind == AttributeDefinition.CHOICE:
+        allowed = [str(choice) for choice in definition.choices or []]
+        if text not in allowed:
+            raise ValidationError(f"{label} is one of: {', '.join(allowed) or '(no values defined yet)'}.")
+        return text
+    if len(text) > ATTRIBUTE_TEXT_MAX:
+        raise ValidationError(f"{label} can be at most {ATTRIBUTE_TEXT_MAX} characters.")
+    return text
+
+
+def contact_update(
+    *,
+    contact: Contact,
+    by: Any,
+    name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    labels: list[int | str] | None = None,
+) -> Contact:
+    """An agent edits a customer inline: name, custom attributes (only the keys given), labels (the whole set).
+
+    Everything is checked before anything is written; the change is an event in the customer's thread.
+    """
+    from config.errors import ValidationError
+    from conversations.services import conversation_get_or_create, event_append
+
+    changes: list[str] = []
+    new_name = None
+    if name is not None:
+        new_name = " ".join(str(name).split())
+        if len(new_name) > NAME_MAX:
+            raise ValidationError(f"A name can be at most {NAME_MAX} characters.")
+    cleaned: dict[str, Any] = {}
+    if attributes is not None:
+        if not isinstance(attributes, dict):
+            raise ValidationError("Attributes are an object of key: value.")
+        definitions = {d.key: d for d in AttributeDefinition.objects.filter(key__in=list(attributes))}
+        for key, value in attributes.items():
+            definition = definitions.get(str(key))
+            if definition is None:
+                raise ValidationError(
+                    f"No custom attribute {str(key)[:50]!r}; an admin defines attributes in the admin."
+                )
+            cleaned[definition.key] = (definition, attribute_value_clean(definition=definition, value=value))
+    wanted_labels: list[Label] | None = None
+    if labels is not None:
+        wanted_labels = labels_find(labels)
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().get(pk=contact.pk)
+        fields: list[str] = []
+        if new_name is not None and new_name != locked.name:
+            changes.append(
+                f"renamed the customer to {new_name!r}" if new_name else "cleared the customer's name"
+            )
+            locked.name = new_name
+            fields.append("name")
+        if cleaned:
+            values = dict(locked.attributes or {})
+            for key, (definition, value) in cleaned.items():
+                if values.get(key) == value:
+                    continue
+                if value is None:
+                    if key in values:
+                        del values[key]
+                        changes.append(f"cleared {definition.label}")
+                    continue
+                values[key] = value
+                changes.append(f"set {definition.label} to {_shown(value)}")
+            if values != (locked.attributes or {}):
+                locked.attributes = values
+                fields.append("attributes")
+        if fields:
+            locked.save(update_fields=[*fields, "updated_at"])
+        if wanted_labels is not None:
+            before = {label.pk: label for label in locked.labels.all()}
+            after = {label.pk: label for label in wanted_labels}
+            added = [after[pk].name for pk in after if pk not in before]
+            removed = [before[pk].name for pk in before if pk not in after]
+            if added or removed:
+                locked.labels.set(list(after.values()))
+                changes += [f"added the label {n!r}" for n in added] + [
+                    f"removed the label {n!r}" for n in removed
+                ]
+        if changes:
+            who = (by.get_full_name() or by.get_username()) if by is not None else "The hub"
+            event_append(
+                conversation=conversation_get_or_create(contact=locked),
+                event_type="contact.updated",
+                body=f"{who} " + "; ".join(changes),
+                by=by,
+                data={"changes": changes},
+            )
+    return locked
+
+
+def labels_find(values: list[int | str]) -> list[Label]:
+    from config.errors import ValidationError
+
+    if not isinstance(values, list):
+        raise ValidationError("Labels are a list of label ids or names.")
+    found: list[Label] = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValidationError("Labels are a list of label ids or names.")
+        if isinstance(value, str) and len(value) > Label.NAME_MAX:
+            raise ValidationError(
+                f"No label is longer than {Label.NAME_MAX} characters; pick an existing label."
+            )
+        label = (
+            Label.objects.filter(pk=value).first()
+            if isinstance(value, int) or value.isdigit()
+            else Label.objects.filter(name__iexact=value.strip()).first()
+        )
+        if label is None:
+            raise ValidationError(f"No label {str(value)[:50]!r}; an admin creates labels.")
+        if label not in found:
+            found.append(label)
+    return found
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return repr(value) if isinstance(value, str) else str(value)

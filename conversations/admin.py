@@ -7,12 +7,14 @@ from conversations.models import AgentProfile, Attachment, Conversation, Entry, 
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin[Team]):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "auto_assign", "created_at"]
+    list_editable = ["auto_assign"]
 
 
 @admin.register(AgentProfile)
 class AgentProfileAdmin(admin.ModelAdmin[AgentProfile]):
-    list_display = ["user", "role", "availability", "phone"]
+    list_display = ["user", "role", "availability", "max_open", "phone"]
+    list_editable = ["max_open"]
     list_filter = ["role", "teams"]
     filter_horizontal = ["teams"]
 
@@ -25,7 +27,15 @@ class InboxAdmin(admin.ModelAdmin[Inbox]):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin[Conversation]):
-    list_display = ["id", "contact", "status", "assignee", "last_activity_at", "waiting_since"]
+    list_display = [
+        "id",
+        "contact",
+        "status",
+        "snoozed_until",
+        "assignee",
+        "last_activity_at",
+        "waiting_since",
+    ]
     list_filter = ["status"]
     raw_id_fields = ["contact", "assignee", "last_inbound_inbox"]
 

@@ -19,7 +19,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from conversations import realtime
+from channels_adapters.webchat.services import visitor_groups, webchat_thread_seen
+from conversations import presence, realtime
+from conversations.assignment import agent_presence_connected, agent_presence_gone
 from conversations.selectors import (
     agent_profile,
     agent_sees_everything,
@@ -38,6 +40,8 @@ CATCHUP_OVERLAP_S = 5.0
 SETTLE_S = 5.0
 # channels_redis forgets group members after group_expiry; rejoin well before that.
 REJOIN_EVERY_S = 600.0
+# While an agent keeps typing, the others hear it again this often (their pages forget a silent typist).
+TYPING_REBROADCAST_S = 3.0
 
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -56,35 +60,105 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         await self._join(await database_sync_to_async(_list_groups)(self.user))
         self.joined_at = time.monotonic()
+        self.typing_sent_at = 0.0
+        self.visitor_groups: list[str] = []  # the open thread's web chat visitors, read on subscribe
+        self.name = self.user.get_full_name() or self.user.get_username()
+        await presence.agent_socket_mark(user_id=self.user.pk, socket=self.channel_name, name=self.name)
+        # Presence sets availability: an offline agent who opens the inbox is online (away stays away).
+        await database_sync_to_async(agent_presence_connected)(user_id=self.user.pk)
         await self.accept()
         await self.send_json({"type": "hello", "seq": await database_sync_to_async(realtime_latest_seq)()})
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "user", None) is None:
+            return
+        try:
+            await self._leave_thread()
+            if not await presence.agent_socket_gone(user_id=self.user.pk, socket=self.channel_name):
+                await database_sync_to_async(agent_presence_gone)(user_id=self.user.pk)
+        except Exception as error:  # presence expires by itself; a closing socket must not fail on it
+            logger.warning("Could not clear presence on disconnect: %s", error)
         for group in getattr(self, "groups_joined", set()):
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception as error:  # thousands closing at once; the layer expires members anyway
                 logger.warning("Could not leave %s on disconnect: %s", group, error)
 
+    # Every message type the socket answers (tests/security/test_authorization.py checks each one that takes an id).
+    MESSAGE_TYPES = ("subscribe", "resume", "ping", "typing")
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
             return
         kind = content.get("type")
+        if kind not in self.MESSAGE_TYPES:
+            return
         if kind == "subscribe":
             await self._subscribe(content.get("conversation"))
         elif kind == "resume":
             await self._resume(content.get("after"))
         elif kind == "ping":
             await self._heartbeat()
+        elif kind == "typing":
+            await self._typing(content.get("conversation"), content.get("mode"))
 
     async def hub_frame(self, message: dict[str, Any]) -> None:
         frame = message["frame"]
         conversation_id, seq = frame.get("conversation"), frame.get("seq", 0)
         if "row" in frame and conversation_id is not None:
             self.rows_seen[conversation_id] = max(seq, self.rows_seen.get(conversation_id, 0))
-        elif conversation_id == self.conversation_id:
-            self.thread_seen.add(seq)
+        elif conversation_id is None or conversation_id == self.conversation_id:
+            self.thread_seen.add(seq)  # the open thread's frames, and the agent's own (notifications)
         await self.send_json(frame)
+
+    async def hub_presence(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["frame"])
+
+    # --- collision warnings: who views and who types, in Redis, never the database ----------------
+    async def _presence_broadcast(self, conversation_id: int) -> None:
+        frame = {
+            "type": "presence",
+            "conversation": conversation_id,
+            "viewers": await presence.viewers(conversation_id),
+        }
+        await self.channel_layer.group_send(
+            realtime.group_conversation(conversation_id), {"type": "hub.presence", "frame": frame}
+        )
+
+    async def _leave_thread(self) -> None:
+        if self.conversation_id is None:
+            return
+        await presence.viewing_leave(conversation_id=self.conversation_id, socket=self.channel_name)
+        await self._presence_broadcast(self.conversation_id)
+
+    async def _typing(self, conversation_id: Any, mode: Any) -> None:
+        if conversation_id is None or conversation_id != self.conversation_id:
+            # Only the thread this socket subscribed to (and so may see): any other id is not found.
+            await self.send_json({"type": "error", "error": "not_found", "conversation": conversation_id})
+            return
+        assert self.conversation_id is not None
+        typing = mode if mode in presence.TYPING_MODES else None
+        changed = await presence.typing_mark(
+            conversation_id=self.conversation_id,
+            socket=self.channel_name,
+            user_id=self.user.pk,
+            name=self.name,
+            mode=typing,
+        )
+        now = time.monotonic()
+        if changed or (typing and now - self.typing_sent_at > TYPING_REBROADCAST_S):
+            self.typing_sent_at = now
+            await self._presence_broadcast(self.conversation_id)
+            if typing == "reply":
+                await self._visitors_typing()
+
+    async def _visitors_typing(self) -> None:
+        """A reply being typed: the customer's web chat widgets say so (never logged; a note is not shown)."""
+        name = self.user.first_name or self.user.get_username()
+        for group in self.visitor_groups:
+            await self.channel_layer.group_send(
+                group, {"type": realtime.FRAME_HANDLER, "frame": {"type": "typing", "name": name}}
+            )
 
     # --- helpers -----------------------------------------------------------------------------------
     async def _join(self, groups: set[str]) -> None:
@@ -114,8 +188,25 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         self.user = check.user
         if not check.thread_visible:
+            await self._leave_thread()
             self.conversation_id = None
         await self._refresh_groups(check.groups)
+        await presence.agent_socket_mark(user_id=self.user.pk, socket=self.channel_name, name=self.name)
+        if self.conversation_id is not None:
+            # Refresh this socket's mark and show the page who is here now (a dead socket's mark has expired).
+            await presence.viewing_mark(
+                conversation_id=self.conversation_id,
+                socket=self.channel_name,
+                user_id=self.user.pk,
+                name=self.name,
+            )
+            await self.send_json(
+                {
+                    "type": "presence",
+                    "conversation": self.conversation_id,
+                    "viewers": await presence.viewers(self.conversation_id),
+                }
+            )
         if self.verified_upto is None:
             await self.send_json({"type": "pong"})
             return
@@ -143,6 +234,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _subscribe(self, conversation_id: Any) -> None:
         if self.conversation_id is not None:
+            await self._leave_thread()
             group = realtime.group_conversation(self.conversation_id)
             await self.channel_layer.group_discard(group, self.channel_name)
             self.groups_joined.discard(group)
@@ -158,6 +250,13 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         self.conversation_id = conversation_id
         await self._join({realtime.group_conversation(conversation_id)})
+        await presence.viewing_mark(
+            conversation_id=conversation_id, socket=self.channel_name, user_id=self.user.pk, name=self.name
+        )
+        await self._presence_broadcast(conversation_id)
+        # The agent opened the thread: a web chat visitor's messages show as seen in their widget.
+        await database_sync_to_async(webchat_thread_seen)(conversation_id=conversation_id)
+        self.visitor_groups = await database_sync_to_async(visitor_groups)(conversation_id=conversation_id)
 
     async def _resume(self, after: Any) -> None:
         if not isinstance(after, int) or after < 0:
@@ -261,15 +360,17 @@ def _catchup(
     latest: dict[int, int] = {}
     missing_entries: set[int] = set()
     thread_missing = False
+    frames: list[realtime.Frame] = []
     for event in events:
         if event.conversation_id is None:
+            if event.agent_id == user.pk and event.pk not in thread_seen:
+                frames.append(realtime.agent_frame(event))  # the agent's own notifications
             continue
         latest[event.conversation_id] = max(event.pk, latest.get(event.conversation_id, 0))
         if event.conversation_id == open_conversation_id and event.pk not in thread_seen:
             thread_missing = True
             if event.entry_id is not None:
                 missing_entries.add(event.entry_id)
-    frames: list[realtime.Frame] = []
     for conversation_id, seq in latest.items():
         is_open = conversation_id == open_conversation_id and thread_missing
         if seq <= rows_seen.get(conversation_id, 0) and not is_open:

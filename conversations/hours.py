@@ -4,7 +4,7 @@ reports all ask `is_open`, so one schedule decides for every channel."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -96,3 +96,62 @@ def _zone(name: str, *, strict: bool = False) -> ZoneInfo:
                 f"{name!r} is not a time zone; use an IANA name such as Europe/Paris."
             ) from None
         return ZoneInfo("UTC")
+
+
+def open_intervals(inbox: Inbox, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The stretches of [start, end) the inbox is open, merged and in order (the same rules as `is_open`)."""
+    if end <= start:
+        return []
+    zone = _zone(inbox.time_zone)
+    holidays = {str(day) for day in (inbox.holidays or [])}
+    schedule: dict[str, Any] = inbox.business_hours or {}
+    day = start.astimezone(zone).date() - timedelta(days=1)  # yesterday's overnight range reaches today
+    last = end.astimezone(zone).date()
+    pieces: list[tuple[datetime, datetime]] = []
+    while day <= last:
+        if not schedule:
+            ranges = [(_local(day, time(0), zone), _local(day + timedelta(days=1), time(0), zone))]
+        else:
+            ranges = [
+                (
+                    _local(day, begin, zone),
+                    _local(day if begin < finish else day + timedelta(days=1), finish, zone),
+                )
+                for begin, finish in _ranges(schedule.get(WEEKDAYS[day.weekday()]))
+            ]
+        for begin, finish in ranges:
+            # A holiday closes its whole local day, even the morning part of yesterday's overnight range.
+            midnight = _local(day + timedelta(days=1), time(0), zone)
+            for part_begin, part_end, part_day in (
+                (begin, min(finish, midnight), day),
+                (max(begin, midnight), finish, day + timedelta(days=1)),
+            ):
+                if part_begin < part_end and part_day.isoformat() not in holidays:
+                    clipped = (max(part_begin, start), min(part_end, end))
+                    if clipped[0] < clipped[1]:
+                        pieces.append(clipped)
+        day += timedelta(days=1)
+    merged: list[tuple[datetime, datetime]] = []
+    for begin, finish in sorted(pieces):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], finish))
+        else:
+            merged.append((begin, finish))
+    return merged
+
+
+def open_seconds_between(inbox: Inbox, start: datetime, end: datetime) -> float:
+    """How many seconds of [start, end) fall within the inbox's business hours (a response-time report's clock)."""
+    return sum((finish - begin).total_seconds() for begin, finish in open_intervals(inbox, start, end))
+
+
+def next_open_at(inbox: Inbox, at: datetime, *, within_days: int = 14) -> datetime:
+    """`at` if the inbox is open then, else when it next opens (or `at` when nothing opens within the horizon)."""
+    upcoming = open_intervals(inbox, at, at + timedelta(days=within_days))
+    return upcoming[0][0] if upcoming else at
+
+
+def _local(day: date, moment: time, zone: ZoneInfo) -> datetime:
+    if moment == time.max:  # "24:00": the next midnight
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return datetime.combine(day, moment, tzinfo=zone)

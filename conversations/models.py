@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from config.fields import EncryptedTextField
 from contacts.models import Contact
 
 
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
+    # New threads of the team's inboxes go round-robin to its online agents (under each agent's limit).
+    auto_assign = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -32,6 +38,13 @@ class AgentProfile(models.Model):
     teams = models.ManyToManyField(Team, blank=True, related_name="agents")
     phone = models.CharField(max_length=32, blank=True)
     availability = models.CharField(max_length=16, choices=AVAILABILITY_CHOICES, default=OFFLINE)
+    # Since when the availability is what it is: an agent away longer than ASSIGNMENT_HANDOVER_AFTER_S
+    # hands their open threads back to the queue.
+    availability_changed_at = models.DateTimeField(default=timezone.now)
+    # Automatic assignment stops giving an agent threads once they hold this many open ones.
+    max_open = models.PositiveSmallIntegerField(default=10)
+    # Round-robin: the next thread goes to the available agent who was given one longest ago.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.user.get_username()} ({self.role})"
@@ -80,12 +93,31 @@ class Inbox(models.Model):
     holidays = models.JSONField(
         default=list, blank=True, help_text='Closed days in the inbox\'s time zone, e.g. ["2026-12-25"]'
     )
+    # The funnel's unanswered-message leak: how long a customer may wait for an answer, in business minutes.
+    target_response_minutes = models.PositiveIntegerField(
+        default=60,
+        help_text="Business minutes a customer's message may wait for an answer before it is a leak",
+    )
     # Voice: what a caller hears and how long the agents' phones ring.
     voice_greeting = models.TextField(blank=True, help_text="Said when a call comes in; empty: a default")
     voicemail_prompt = models.TextField(blank=True, help_text="Said before the beep; empty: a default")
     ring_timeout_s = models.PositiveSmallIntegerField(default=20)
     voicemail_max_s = models.PositiveSmallIntegerField(
         default=120, help_text="Longest voicemail; Twilio transcribes recordings up to 120 seconds"
+    )
+    # Web chat: the widget's public key (in the embed tag), the sites that may embed it, what it says and
+    # looks like, and the secret the host site signs a logged-in user's id with (Hub.identify's user_hash).
+    widget_key = models.CharField(max_length=64, blank=True, help_text="Web chat: the key in the embed tag")
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Web chat: sites that may embed it, e.g. ["https://shop.example.com"]',
+    )
+    widget_greeting = models.CharField(max_length=500, blank=True, help_text="Web chat: the first line shown")
+    widget_color = models.CharField(max_length=7, default="#2563eb", help_text="Web chat: #rrggbb")
+    identity_secret = EncryptedTextField(
+        blank=True,
+        help_text="Web chat: HMAC-SHA256 key for Hub.identify's user_hash; never shown to visitors",
     )
     # Where messages no inbox claims land, flagged for an admin to route.
     is_default = models.BooleanField(default=False)
@@ -101,10 +133,27 @@ class Inbox(models.Model):
             models.UniqueConstraint(
                 fields=["is_default"], condition=Q(is_default=True), name="inbox_one_default"
             ),
+            models.UniqueConstraint(
+                fields=["widget_key"], condition=~Q(widget_key=""), name="inbox_unique_widget_key"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.kind == self.WEBCHAT and not self.widget_key:
+            self.widget_key = secrets.token_urlsafe(18)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "widget_key"}
+        super().save(*args, **kwargs)
+
+    @property
+    def business_hours_json(self) -> str:
+        """The schedule as the settings page's form edits it."""
+        import json
+
+        return json.dumps(self.business_hours or {})
 
     def clean(self) -> None:
         """The admin's form refuses business hours `is_open` could not read."""
@@ -119,13 +168,20 @@ class Inbox(models.Model):
             )
         except ValidationError as error:
             raise FormError({"business_hours": error.message}) from error
+        if self.kind == self.WEBCHAT:
+            from channels_adapters.webchat.settings import widget_settings_validate
+
+            try:
+                widget_settings_validate(inbox=self)
+            except ValidationError as error:
+                raise FormError(error.message) from error
 
 
 class Conversation(models.Model):
     """The lifetime thread: exactly one per contact, forever."""
 
-    OPEN, PENDING, RESOLVED = "open", "pending", "resolved"
-    STATUS_CHOICES = [(OPEN, "Open"), (PENDING, "Pending"), (RESOLVED, "Resolved")]
+    OPEN, PENDING, SNOOZED, RESOLVED = "open", "pending", "snoozed", "resolved"
+    STATUS_CHOICES = [(OPEN, "Open"), (PENDING, "Pending"), (SNOOZED, "Snoozed"), (RESOLVED, "Resolved")]
 
     contact = models.OneToOneField(Contact, on_delete=models.PROTECT, related_name="conversation")
     status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=OPEN)
@@ -151,6 +207,10 @@ class Conversation(models.Model):
     last_preview_direction = models.CharField(max_length=16, blank=True)
     # Bumped (under the row lock) by every logged event of the thread, so a page keeps the newest drawing.
     version = models.PositiveBigIntegerField(default=0)
+    # A snoozed thread wakes (reopens) at this time, or sooner when the customer writes.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # A blocked sender's messages are still recorded, but the thread is in no view and never reopens.
+    blocked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -171,6 +231,9 @@ class Conversation(models.Model):
                 condition=Q(waiting_since__isnull=False),
                 name="conversation_unanswered_recent",
             ),
+            models.Index(
+                fields=["snoozed_until"], condition=Q(status="snoozed"), name="conversation_snoozed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -190,6 +253,7 @@ class ConversationInbox(models.Model):
     """
 
     MERGED = "merged"  # the link's status once its customer was merged into another: in no view
+    BLOCKED = "blocked"  # the link's status while its sender is blocked: in no view
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="inbox_links")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversation_links")
@@ -427,3 +491,73 @@ class RealtimeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} #{self.pk}"
+
+
+class Notification(models.Model):
+    """Something an agent should know of: a colleague mentioned them in a note."""
+
+    MENTION = "mention"
+    KIND_CHOICES = [(MENTION, "Mention")]
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES, default=MENTION)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notifications")
+    entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at", "-id"], name="notification_recent"),
+            models.Index(fields=["recipient"], condition=Q(read_at__isnull=True), name="notification_unread"),
+            models.Index(fields=["recipient", "kind", "conversation"], name="notification_mentions"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id} in conversation {self.conversation_id}"
+
+
+class CannedResponse(models.Model):
+    """A saved reply an agent picks in the composer by typing `/` and its shortcut; `{{contact.first_name}}`
+    and the other variables of `conversations.canned.VARIABLES` are filled in for the thread at hand."""
+
+    SHORTCUT_MAX, TITLE_MAX, BODY_MAX = 50, 100, 5000
+
+    shortcut = models.SlugField(max_length=SHORTCUT_MAX, unique=True)
+    title = models.CharField(max_length=TITLE_MAX)
+    body = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["shortcut"]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
+class SavedView(models.Model):
+    """An agent's own named filter set for the inbox list (view, status, inbox, team, channel, label)."""
+
+    NAME_MAX = 60
+
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=NAME_MAX)
+    filters = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["agent", "name"], name="saved_view_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -47,6 +47,11 @@ def group_agent(user_id: int) -> str:
     return f"agent.{user_id}"
 
 
+def group_visitor(visitor_id: str) -> str:
+    """One web chat visitor's widgets (every tab); joined only with a verified visitor id."""
+    return f"webchat.{visitor_id}"
+
+
 class EntryFrame(TypedDict):
     id: int
     version: int
@@ -61,6 +66,8 @@ class Frame(TypedDict):
     header: NotRequired[str]
     entry: NotRequired[EntryFrame]
     into: NotRequired[int]  # conversation.merged: the thread this one now lives in
+    alert: NotRequired[dict[str, Any]]  # leak.detected: a notice for the agent, with a link to the thread
+    payload: NotRequired[dict[str, Any]]  # an agent's own event (notification.created)
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,40 @@ def event_record(
     return event
 
 
+def alert_send(*, groups: Sequence[str], frame: Frame) -> None:
+    """A notice for some agents (a funnel leak), published after commit. Not logged: the page the notice
+    links to is the durable record, so a socket that missed it loses nothing."""
+    transaction.on_commit(partial(_alerts_publish_safely, [(group, frame) for group in groups]))
+
+
+def _alerts_publish_safely(sends: list[tuple[str, Frame]]) -> None:
+    try:
+        _group_send_all(sends)
+    except Exception:
+        logger.exception("Could not publish %d alerts", len(sends))
+
+
+def agent_event_record(*, type: str, agent_id: int, payload: dict[str, Any]) -> RealtimeEvent:
+    """An event for one agent only (a notification): logged for catch-up, sent to `agent.<id>` after commit."""
+    event = RealtimeEvent.objects.create(
+        type=type, agent_id=agent_id, created_at=timezone.now(), payload=payload
+    )
+    frame = agent_frame(event)
+    transaction.on_commit(partial(_publish_agent_safely, agent_id, frame))
+    return event
+
+
+def agent_frame(event: RealtimeEvent) -> Frame:
+    return {"seq": event.pk, "type": event.type, "conversation": None, "payload": event.payload}
+
+
+def _publish_agent_safely(agent_id: int, frame: Frame) -> None:
+    try:
+        _group_send_all([(group_agent(agent_id), frame)])
+    except Exception:
+        logger.exception("Could not publish agent event %s; the agent catches up from the log", frame["seq"])
+
+
 def event_log_prune(*, older_than_s: float) -> int:
     """Forget events older than the retention window; a page older than that reloads instead of catching up."""
     cutoff = timezone.now() - timedelta(seconds=older_than_s)
@@ -170,8 +211,44 @@ def frames_publish(items: Sequence[Published]) -> None:
         sends.append((GROUP_EVERYTHING, list_frame))
         sends += [(group_inbox(inbox_id), list_frame) for inbox_id in links.get(item.conversation_id, [])]
         sends += [(group_conversation(item.conversation_id), frame) for frame in thread_frames]
+    sends += _visitor_sends(items, rows)
     if sends:
         _group_send_all(sends)
+
+
+def _visitor_sends(items: Sequence[Published], rows: _FrameRows) -> list[tuple[str, Any]]:
+    """Web chat visitors hear their own thread's messages (never notes or events), drawn as the widget draws them.
+
+    A merged thread tells the visitors of the surviving one to read their history again.
+    """
+    from channels_adapters.webchat.services import visitor_message
+    from contacts.models import Identity
+
+    frames: dict[int, list[dict[str, Any]]] = {}
+    for item in items:
+        conversation = rows.conversations.get(item.conversation_id)
+        if item.type == "conversation.merged" and conversation is not None:
+            into = _merged_into(conversation)
+            if into is not None:
+                frames.setdefault(into, []).append({"type": "reload"})
+        for entry_id in item.entry_ids:
+            entry = rows.entries.get(entry_id)
+            if (
+                entry is not None
+                and entry.kind == Entry.MESSAGE
+                and entry.conversation_id == item.conversation_id
+            ):
+                frames.setdefault(entry.conversation_id, []).append(
+                    {"type": "message", "message": visitor_message(entry)}
+                )
+    if not frames:
+        return []
+    sends: list[tuple[str, Any]] = []
+    for conversation_id, address in Identity.objects.filter(
+        kind="visitor", verified=True, contact__conversation__in=list(frames)
+    ).values_list("contact__conversation", "address"):
+        sends += [(group_visitor(address), frame) for frame in frames[conversation_id]]
+    return sends
 
 
 def frames_build(
@@ -271,7 +348,7 @@ def _merged_into(conversation: Conversation) -> int | None:
     return Conversation.objects.filter(contact=survivor).values_list("pk", flat=True).first()
 
 
-def _group_send_all(sends: list[tuple[str, Frame]]) -> None:
+def _group_send_all(sends: Sequence[tuple[str, Frame | dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return

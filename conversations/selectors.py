@@ -19,6 +19,7 @@ from conversations.models import (
     ConversationInbox,
     Entry,
     Inbox,
+    Notification,
     RealtimeEvent,
 )
 
@@ -88,8 +89,9 @@ def agent_can_see(user: UserLike | None, conversation: Conversation) -> bool:
 
 
 # --- the inbox list ---------------------------------------------------------------------------------
-VIEWS = ("all", "mine", "unassigned", "unanswered")
-STATUSES = ("open", "pending", "resolved", "all")
+VIEWS = ("all", "mine", "unassigned", "unanswered", "mentions")
+STATUSES = ("open", "pending", "snoozed", "resolved", "all")
+LIST_STATUSES = ("open", "pending", "snoozed", "resolved")
 
 
 @dataclass(frozen=True)
@@ -98,17 +100,40 @@ class ListCursor:
     id: int
 
 
+CHANNELS = ("sms", "whatsapp", "voice", "email", "webchat")
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    """The narrower views of the list: by the thread's team, its customer's last channel, a customer label."""
+
+    team_id: int | None = None
+    channel: str = ""
+    label_id: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.team_id is not None or bool(self.channel) or self.label_id is not None
+
+
 def conversation_list(
     *,
     user: UserLike,
     view: str = "all",
     status: str = "open",
     inbox_id: int | None = None,
+    filters: ListFilters | None = None,
     after: ListCursor | None = None,
     limit: int = 50,
 ) -> list[Conversation]:
     """Threads for the inbox list, latest activity first."""
-    if inbox_id is not None:
+    if filters:
+        qs = _list_filtered(user=user, view=view, status=status, inbox_id=inbox_id, filters=filters)
+        if after is not None:
+            qs = qs.filter(
+                Q(last_activity_at__lt=after.last_activity_at)
+                | Q(last_activity_at=after.last_activity_at, id__lt=after.id)
+            )
+    elif inbox_id is not None:
         # One inbox: its links carry the list fields, so the page is read from one index of the links.
         links = _links_in_view(_inbox_links(user, inbox_id), user=user, view=view, status=status)
         if after is not None:
@@ -133,14 +158,27 @@ COUNT_CAP = 1000
 
 
 def conversation_view_counts(
-    *, user: UserLike, status: str = "open", inbox_id: int | None = None, cap: int = COUNT_CAP
+    *,
+    user: UserLike,
+    status: str = "open",
+    inbox_id: int | None = None,
+    filters: ListFilters | None = None,
+    cap: int = COUNT_CAP,
 ) -> dict[str, int]:
     """How many threads each view holds, counting no further than `cap` + 1 (shown as "1000+").
 
     One query for all the views: each capped count is a subquery of the one statement.
     """
     views: list[QuerySet[Any]]
-    if inbox_id is not None:
+    if filters:
+        visible = conversation_visible_to(user)
+        views = [
+            _list_filtered(
+                user=user, view=view, status=status, visible=visible, inbox_id=inbox_id, filters=filters
+            )
+            for view in VIEWS
+        ]
+    elif inbox_id is not None:
         links = _inbox_links(user, inbox_id)
         views = [_links_in_view(links, user=user, view=view, status=status) for view in VIEWS]
     else:
@@ -164,9 +202,26 @@ def _list_filtered(
     view: str,
     status: str,
     visible: QuerySet[Conversation] | None = None,
+    inbox_id: int | None = None,
+    filters: ListFilters | None = None,
 ) -> QuerySet[Conversation]:
     qs = conversation_visible_to(user) if visible is None else visible
-    if status in ("open", "pending", "resolved"):
+    qs = qs.filter(blocked_at__isnull=True)  # a blocked sender's thread is in no view
+    if filters:
+        if inbox_id is not None:
+            # Only an inbox the agent holds narrows anything; another team's inbox shows nothing.
+            if not inbox_visible_to(user).filter(pk=inbox_id).exists():
+                return Conversation.objects.none()
+            qs = qs.filter(
+                Exists(ConversationInbox.objects.filter(conversation=OuterRef("pk"), inbox_id=inbox_id))
+            )
+        if filters.team_id is not None:
+            qs = qs.filter(team_id=filters.team_id)
+        if filters.channel:
+            qs = qs.filter(last_inbound_channel=filters.channel)
+        if filters.label_id is not None:
+            qs = qs.filter(contact__labels__id=filters.label_id)
+    if status in LIST_STATUSES:
         qs = qs.filter(status=status)
     if status in ("resolved", "all"):
         # A merged-away customer's old thread is empty (its entries live in the survivor's) and resolved
@@ -178,6 +233,8 @@ def _list_filtered(
         qs = qs.filter(assignee__isnull=True)
     elif view == "unanswered":
         qs = qs.filter(waiting_since__isnull=False)
+    elif view == "mentions":
+        qs = qs.filter(Exists(_mentions_of(user, OuterRef("pk"))))
     return qs
 
 
@@ -191,17 +248,52 @@ def _inbox_links(user: UserLike, inbox_id: int) -> QuerySet[ConversationInbox]:
 def _links_in_view(
     links: QuerySet[ConversationInbox], *, user: UserLike, view: str, status: str
 ) -> QuerySet[ConversationInbox]:
-    if status in ("open", "pending", "resolved"):
+    if status in LIST_STATUSES:
         links = links.filter(status=status)
     else:
-        links = links.exclude(status=ConversationInbox.MERGED)
+        links = links.exclude(status__in=(ConversationInbox.MERGED, ConversationInbox.BLOCKED))
     if view == "mine":
         links = links.filter(assignee_id=user.pk)
     elif view == "unassigned":
         links = links.filter(assignee__isnull=True)
     elif view == "unanswered":
         links = links.filter(waiting=True)
+    elif view == "mentions":
+        links = links.filter(Exists(_mentions_of(user, OuterRef("conversation_id"))))
     return links
+
+
+def _mentions_of(user: UserLike, conversation: Any) -> QuerySet[Notification]:
+    return Notification.objects.filter(
+        recipient_id=user.pk, kind=Notification.MENTION, conversation=conversation
+    )
+
+
+# --- notifications ---------------------------------------------------------------------------------
+def notification_list(*, user: UserLike, limit: int = 50) -> list[Notification]:
+    """The agent's notifications, newest first, for threads they can still see."""
+    return list(
+        Notification.objects.filter(recipient_id=user.pk, conversation__in=conversation_visible_to(user))
+        .select_related("actor", "entry", "conversation__contact")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def notification_unread_count(user: UserLike) -> int:
+    return Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True).count()
+
+
+# --- agents ----------------------------------------------------------------------------------------
+def agents_for_conversation(conversation: Conversation) -> QuerySet[AgentProfile]:
+    """The active agents who could take this thread: managers and admins, and agents of a team holding it."""
+    holding = Inbox.objects.filter(conversation_links__conversation=conversation).values("team")
+    return (
+        AgentProfile.objects.filter(user__is_active=True)
+        .filter(Q(role__in=(AgentProfile.MANAGER, AgentProfile.ADMIN)) | Q(teams__in=holding))
+        .select_related("user")
+        .distinct()
+        .order_by("user__username")
+    )
 
 
 # --- the thread ------------------------------------------------------------------------------------
@@ -209,6 +301,20 @@ def _links_in_view(
 class EntryCursor:
     created_at: datetime
     id: int
+
+
+def entry_cursor_format(position: Entry | EntryCursor) -> str:
+    """A position in a thread as pages and the API pass it around: `<ISO time>|<entry id>`."""
+    pk = position.pk if isinstance(position, Entry) else position.id
+    return f"{position.created_at.isoformat()}|{pk}"
+
+
+def entry_cursor_parse(value: str) -> EntryCursor | None:
+    when, _, pk = value.rpartition("|")
+    try:
+        return EntryCursor(datetime.fromisoformat(when), int(pk))
+    except ValueError:
+        return None
 
 
 def entry_page(
@@ -227,6 +333,44 @@ def entry_page(
     )
     newest_first.reverse()
     return newest_first
+
+
+def entry_page_after(*, conversation: Conversation, after: EntryCursor, limit: int = 50) -> list[Entry]:
+    """A page of the lifetime thread starting just after `after`, oldest first (scrolling back down)."""
+    return list(
+        Entry.objects.filter(conversation=conversation)
+        .filter(Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, id__gt=after.id))
+        .select_related("author", "inbox", "email")
+        .prefetch_related("attachments")
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class EntryWindow:
+    """The entries around one (a search hit, a date), and whether the thread goes on either side."""
+
+    entries: list[Entry]
+    has_older: bool
+    has_newer: bool
+
+
+def entry_window(*, conversation: Conversation, at: EntryCursor, size: int = 50) -> EntryWindow:
+    """About `size` entries around the position `at` (the entry at `at` included), oldest first."""
+    half = size // 2
+    older = entry_page(
+        conversation=conversation, before=EntryCursor(at.created_at, at.id + 1), limit=half + 1
+    )
+    # entry_page(before=at.id + 1) includes the entry at `at` itself and those before it.
+    newer = entry_page_after(
+        conversation=conversation, after=EntryCursor(at.created_at, at.id), limit=half + 1
+    )
+    has_older, has_newer = len(older) > half, len(newer) > half
+    return EntryWindow(
+        entries=older[-half:] + newer[:half],
+        has_older=has_older,
+        has_newer=has_newer,
+    )
 
 
 def realtime_latest_seq() -> int:

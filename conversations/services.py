@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -17,6 +17,7 @@ from conversations.selectors import agent_can_see
 
 PREVIEW_LENGTH = 200
 NOTE_MAX = 20_000
+SNOOZE_MAX = timedelta(days=366)
 
 
 def conversation_get_or_create(*, contact: Contact) -> Conversation:
@@ -58,8 +59,12 @@ def entry_append(
     # every caller wants, and it saves two round trips per entry on the inbound path.
     with transaction.atomic(savepoint=False):
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if locked.blocked_at is not None and customer_speaks:
+            # A blocked sender is recorded, never waited on: nobody is meant to answer.
+            awaits_reply = opens_episode = False
         episode = _open_episode(locked)
-        if episode is None and customer_speaks and opens_episode:
+        opened = episode is None and customer_speaks and opens_episode
+        if opened:
             episode = Episode.objects.create(
                 conversation=locked,
                 team=locked.team,
@@ -93,8 +98,14 @@ def entry_append(
             ConversationInbox.objects.bulk_create(
                 [ConversationInbox(conversation=locked, inbox=inbox)], ignore_conflicts=True
             )
-        _thread_summary_update(locked, entry, episode, awaits_reply=awaits_reply, linked=linked)
+        _thread_summary_update(
+            locked, entry, episode, awaits_reply=awaits_reply, linked=linked, new_episode=opened
+        )
         realtime.event_record(type="entry.created", conversation=locked, entry=entry, version_bumped=True)
+        if customer_speaks:
+            from lifecycle.services import stage_on_customer_spoke
+
+            stage_on_customer_spoke(conversation=locked, entry=entry)  # a first message makes a lead
     return entry
 
 
@@ -128,58 +139,151 @@ def event_append(
 
 
 def note_add(*, conversation: Conversation, author: User, body: str) -> Entry:
+    """A private note; each `@username` in it notifies that agent, who must be able to see the thread."""
+    from conversations.notifications import mentions_resolve, notifications_for_mentions
+
     text = body.strip()
     if not text:
         raise ValidationError("A note needs some text.")
     if len(text) > NOTE_MAX:
         raise ValidationError(f"A note can be at most {NOTE_MAX} characters.")
-    return entry_append(
-        conversation=conversation, kind=Entry.NOTE, direction=Entry.INTERNAL, body=text, author=author
-    )
+    mentioned = mentions_resolve(conversation=conversation, text=text)
+    with transaction.atomic():
+        entry = entry_append(
+            conversation=conversation,
+            kind=Entry.NOTE,
+            direction=Entry.INTERNAL,
+            body=text,
+            author=author,
+            data={"mentions": [user.pk for user in mentioned]} if mentioned else None,
+        )
+        notifications_for_mentions(entry=entry, mentioned=mentioned, by=author)
+    return entry
+
+
+STATUS_VERBS = {
+    Conversation.OPEN: "reopened the conversation",
+    Conversation.PENDING: "marked the conversation as pending (waiting for the customer)",
+    Conversation.SNOOZED: "snoozed the conversation",
+    Conversation.RESOLVED: "resolved the conversation",
+}
 
 
 def conversation_set_status(
-    *, conversation: Conversation, status: str, by: User | None, reason: str = ""
+    *,
+    conversation: Conversation,
+    status: str,
+    by: User | None,
+    reason: str = "",
+    snoozed_until: datetime | None = None,
 ) -> Conversation:
-    """Open, pend or resolve a thread. Resolving closes the episode; reopening starts a new one."""
+    """Open, pend, snooze or resolve a thread. Resolving closes the episode; reopening starts a new one.
+
+    A snoozed thread wakes (reopens) by itself at `snoozed_until` (conversations.tasks.wake_snoozed) or
+    as soon as the customer writes.
+    """
     if status not in dict(Conversation.STATUS_CHOICES):
-        raise ValidationError(f"Unknown status {status!r}; use open, pending or resolved.")
+        raise ValidationError(f"Unknown status {status!r}; use open, pending, snoozed or resolved.")
     now = timezone.now()
+    if status == Conversation.SNOOZED:
+        if snoozed_until is None:
+            raise ValidationError("Say until when to snooze the conversation.")
+        if snoozed_until <= now:
+            raise ValidationError(
+                "That time has already passed; snooze until a time in the future "
+                f"(it is now {timezone.localtime(now):%Y-%m-%d %H:%M %Z})."
+            )
+        if snoozed_until - now > SNOOZE_MAX:
+            raise ValidationError("Snooze at most a year ahead; resolve the conversation instead.")
+    elif snoozed_until is not None:
+        raise ValidationError("Only a snoozed conversation has a wake-up time.")
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        previous = locked.status
-        if previous == status:
-            return locked
-        episode = _open_episode(locked)
-        if status == Conversation.RESOLVED:
-            if episode is not None:
-                episode.resolved_at = now
-                episode.save(update_fields=["resolved_at"])
-            locked.waiting_since = None
-        elif episode is None:
-            Episode.objects.create(
-                conversation=locked, team=locked.team, assignee=locked.assignee, opened_at=now
-            )
-        locked.status = status
-        locked.save(update_fields=["status", "waiting_since"])
-        inbox_links_sync(locked)
-        who = _name(by) if by is not None else "The hub"
-        verbs = {"open": "reopened", "pending": "marked as pending", "resolved": "resolved"}
-        text = f"{who} {verbs[status]} the conversation" + (f" ({reason})" if reason else "")
-        event_append(
-            conversation=locked,
-            event_type="conversation.status_changed",
-            body=text,
-            by=by,
-            data={"from": previous, "to": status, "reason": reason},
-            created_at=now,
-        )
+        _status_apply(locked, status=status, by=by, reason=reason, snoozed_until=snoozed_until, now=now)
     conversation.refresh_from_db()
     return conversation
 
 
+def _status_apply(
+    locked: Conversation,
+    *,
+    status: str,
+    by: User | None,
+    reason: str,
+    snoozed_until: datetime | None,
+    now: datetime,
+) -> None:
+    """The status change itself, under the thread's row lock, with its event."""
+    previous = locked.status
+    if previous == status and locked.snoozed_until == snoozed_until:
+        return
+    episode = _open_episode(locked)
+    if status == Conversation.RESOLVED:
+        if episode is not None:
+            episode.resolved_at = now
+            episode.save(update_fields=["resolved_at"])
+            from reports.services import episode_resolved
+
+            episode_resolved(episode=episode, by=by)
+        locked.waiting_since = None
+    elif episode is None:
+        Episode.objects.create(conversation=locked, team=locked.team, assignee=locked.assignee, opened_at=now)
+    locked.status = status
+    locked.snoozed_until = snoozed_until
+    locked.save(update_fields=["status", "waiting_since", "snoozed_until"])
+    inbox_links_sync(locked)
+    who = _name(by) if by is not None else "The hub"
+    text = f"{who} {STATUS_VERBS[status]}"
+    if snoozed_until is not None:
+        text += f" until {timezone.localtime(snoozed_until):%Y-%m-%d %H:%M %Z}"
+    text += f" ({reason})" if reason else ""
+    event_append(
+        conversation=locked,
+        event_type="conversation.status_changed",
+        body=text,
+        by=by,
+        data={
+            "from": previous,
+            "to": status,
+            "reason": reason,
+            "snoozed_until": snoozed_until.isoformat() if snoozed_until else None,
+        },
+        created_at=now,
+    )
+
+
+def conversation_wake(*, conversation_id: int, reason: str = "the snooze ended") -> bool:
+    """Reopen a snoozed thread whose time has come; False when it was woken, re-snoozed or is busy already."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = (
+            Conversation.objects.select_for_update(skip_locked=True)
+            .filter(pk=conversation_id, status=Conversation.SNOOZED, snoozed_until__lte=now)
+            .first()
+        )
+        if locked is None:
+            return False
+        _status_apply(locked, status=Conversation.OPEN, by=None, reason=reason, snoozed_until=None, now=now)
+    return True
+
+
+def conversations_wake_due(*, limit: int = 500) -> int:
+    """Every snoozed thread whose time has come wakes up (Celery beat runs this)."""
+    due = list(
+        Conversation.objects.filter(status=Conversation.SNOOZED, snoozed_until__lte=timezone.now())
+        .order_by("snoozed_until")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(conversation_wake(conversation_id=pk) for pk in due)
+
+
 def conversation_reopen_for_inbound(*, conversation: Conversation) -> None:
-    """A customer's message reopens a resolved thread (and wakes a pending one)."""
+    """A customer's message reopens a resolved thread and wakes a pending or snoozed one.
+
+    A blocked sender's message reopens nothing: it is recorded and stays out of every view.
+    """
+    if conversation.blocked_at is not None:
+        return
     if conversation.status != Conversation.OPEN:
         conversation_set_status(
             conversation=conversation,
@@ -192,6 +296,7 @@ def conversation_reopen_for_inbound(*, conversation: Conversation) -> None:
 def agent_profile_update(*, profile: AgentProfile, phone: str, availability: str) -> AgentProfile:
     """An agent's own phone (rung by incoming calls and click-to-call) and availability."""
     from contacts.addresses import normalize_phone
+    from conversations.assignment import agent_availability_set
 
     if availability not in dict(AgentProfile.AVAILABILITY_CHOICES):
         raise ValidationError("Availability is online, away or offline.")
@@ -204,9 +309,8 @@ def agent_profile_update(*, profile: AgentProfile, phone: str, availability: str
             )
         number = normalized.address
     profile.phone = number
-    profile.availability = availability
-    profile.save(update_fields=["phone", "availability"])
-    return profile
+    profile.save(update_fields=["phone"])
+    return agent_availability_set(profile=profile, availability=availability)
 
 
 def conversation_set_waiting(
@@ -245,11 +349,18 @@ def conversation_set_waiting(
 
 
 def conversation_assign(
-    *, conversation: Conversation, assignee: User | None, by: User | None
+    *, conversation: Conversation, assignee: User | None, by: User | None, reason: str = ""
 ) -> Conversation:
     """Give the thread to an agent who can see it (or to nobody)."""
+    if assignee is not None and not assignee.is_active:
+        raise ValidationError(
+            f"{_name(assignee)} is deactivated, so the conversation cannot be assigned to them."
+        )
     if assignee is not None and not agent_can_see(assignee, conversation):
-        raise ValidationError("That agent cannot see this conversation, so it cannot be assigned to them.")
+        raise ValidationError(
+            f"{_name(assignee)} cannot see this conversation (none of their teams holds its inboxes), "
+            "so it cannot be assigned to them."
+        )
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         previous = locked.assignee
@@ -266,12 +377,43 @@ def conversation_assign(
             text = f"{who} took the conversation"
         else:
             text = f"{who} assigned the conversation to {_name(assignee)}"
+        text += f" ({reason})" if reason else ""
         event_append(
             conversation=locked,
             event_type="conversation.assigned",
             body=text,
             by=by,
-            data={"from": previous.pk if previous else None, "to": assignee.pk if assignee else None},
+            data={
+                "from": previous.pk if previous else None,
+                "to": assignee.pk if assignee else None,
+                "reason": reason,
+            },
+        )
+    conversation.refresh_from_db()
+    return conversation
+
+
+def conversation_block(*, conversation: Conversation, blocked: bool, by: User) -> Conversation:
+    """Block the customer (their messages are still recorded, in no view, and reopen nothing) or unblock them."""
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if (locked.blocked_at is not None) == blocked:
+            return locked
+        locked.blocked_at = timezone.now() if blocked else None
+        fields = ["blocked_at"]
+        if blocked:
+            locked.waiting_since = None  # nobody is meant to answer a blocked sender
+            fields.append("waiting_since")
+        locked.save(update_fields=fields)
+        inbox_links_sync(locked)
+        verb = "blocked" if blocked else "unblocked"
+        event_append(
+            conversation=locked,
+            event_type=f"contact.{verb}",
+            body=f"{_name(by)} {verb} this sender"
+            + (" (their messages are recorded but reopen nothing)" if blocked else ""),
+            by=by,
+            data={"blocked": blocked},
         )
     conversation.refresh_from_db()
     return conversation
@@ -309,7 +451,7 @@ def _open_episode(conversation: Conversation) -> Episode | None:
 def inbox_links_sync(conversation: Conversation) -> None:
     """Copy the thread's list fields onto its inbox links (call it, under the thread's lock, after a change)."""
     ConversationInbox.objects.filter(conversation=conversation).update(
-        status=conversation.status,
+        status=ConversationInbox.BLOCKED if conversation.blocked_at is not None else conversation.status,
         assignee_id=conversation.assignee_id,
         waiting=conversation.waiting_since is not None,
         last_activity_at=conversation.last_activity_at,
@@ -330,6 +472,7 @@ def _thread_summary_update(
     *,
     awaits_reply: bool,
     linked: bool = False,
+    new_episode: bool = False,
 ) -> None:
     """Activity, preview, where to reply and who waits, plus the thread's version, in one update."""
     fields: list[str] = []
@@ -351,16 +494,28 @@ def _thread_summary_update(
         if awaits_reply and conversation.waiting_since is None:
             conversation.waiting_since = entry.created_at
             fields.append("waiting_since")
-        if episode is not None and episode.first_inbound_at is None:
-            episode.first_inbound_at = entry.created_at
-            episode.save(update_fields=["first_inbound_at"])
+        if episode is not None and (new_episode or episode.first_inbound_at is None):
+            if episode.first_inbound_at is None:
+                episode.first_inbound_at = entry.created_at
+                episode.save(update_fields=["first_inbound_at"])
+            from reports.services import episode_opened
+
+            episode_opened(episode=episode, entry=entry)
     elif entry.direction == Entry.OUTBOUND and entry.kind in (Entry.MESSAGE, Entry.CALL):
+        waited_since = conversation.waiting_since
         if conversation.waiting_since is not None:
             conversation.waiting_since = None
             fields.append("waiting_since")
-        if episode is not None and episode.first_response_at is None and episode.first_inbound_at is not None:
+        first = (
+            episode is not None and episode.first_response_at is None and episode.first_inbound_at is not None
+        )
+        if episode is not None and first:
             episode.first_response_at = entry.created_at
             episode.save(update_fields=["first_response_at"])
+        if episode is not None and (first or waited_since is not None):
+            from reports.services import episode_responded
+
+            episode_responded(episode=episode, entry=entry, waited_since=waited_since, first=first)
     # The version bump rides on the same update; the caller holds the row lock, so counting here is safe.
     conversation.version += 1
     conversation.save(update_fields=sorted({*fields, "version"}))

@@ -11,3 +11,17 @@ def prune_realtime_events() -> int:
     from conversations.realtime import event_log_prune
 
     return event_log_prune(older_than_s=settings.REALTIME_EVENT_RETENTION_S)
+
+
+@shared_task
+def wake_snoozed_conversations() -> int:
+    from conversations.services import conversations_wake_due
+
+    return conversations_wake_due()
+
+
+@shared_task
+def hand_back_absent_agents_threads() -> int:
+    from conversations.assignment import assignment_handover_absent
+
+    return assignment_handover_absent()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, time
 from functools import wraps
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -15,38 +16,65 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_adapters.outbound import entry_retry, message_send
 from channels_adapters.sandbox import sandbox_records
-from config.errors import HubError, NotFound
-from contacts.services import contact_merge
-from conversations.models import AgentProfile, Conversation, Entry, Inbox
+from config.errors import HubError, NotFound, ValidationError
+from contacts.imports import SOURCE_MAX_BYTES, contact_import_create
+from contacts.models import AttributeDefinition, ContactImport, Label
+from contacts.selectors import contact_panel
+from contacts.services import contact_merge, contact_update
+from conversations.assignment import agent_deactivate, agent_reactivate, conversation_assign_team
+from conversations.bulk import conversations_bulk_apply
+from conversations.canned import VARIABLES, canned_delete, canned_get, canned_list, canned_render, canned_save
+from conversations.models import AgentProfile, Conversation, Entry, Inbox, Team
+from conversations.notifications import notification_text, notifications_mark_read
+from conversations.saved_views import (
+    FILTER_KEYS,
+    saved_view_create,
+    saved_view_delete,
+    saved_view_filters_clean,
+    saved_view_list,
+    saved_view_query,
+)
+from conversations.search import entry_search
 from conversations.selectors import (
+    CHANNELS,
     COUNT_CAP,
     STATUSES,
     VIEWS,
     EntryCursor,
     ListCursor,
+    ListFilters,
     agent_is_admin,
     agent_profile,
     agent_sees_everything,
+    agents_for_conversation,
     attachment_visible_to,
     contact_visible_to,
     conversation_list,
     conversation_view_counts,
+    entry_cursor_format,
+    entry_cursor_parse,
     entry_page,
+    entry_page_after,
     entry_visible_to,
+    entry_window,
     inbox_visible_to,
+    notification_list,
     realtime_latest_seq,
 )
 from conversations.services import (
     agent_profile_update,
     conversation_assign,
+    conversation_block,
     conversation_get_visible,
     conversation_set_status,
     note_add,
 )
+from conversations.start import START_CHANNELS, conversation_start
 
 View = Callable[..., HttpResponseBase]
 
@@ -65,6 +93,19 @@ def agent_required(view: View) -> View:
     return wrapper
 
 
+def manager_required(view: View) -> View:
+    """Managers and admins only (the reports): an agent gets 403, an anonymous visitor the login page."""
+
+    @agent_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not agent_sees_everything(request.user):
+            raise DjangoPermissionDenied("The reports are for managers and admins.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _agent(request: HttpRequest) -> User:
     """The logged-in agent (agent_required has already turned everyone else away)."""
     user = request.user
@@ -79,12 +120,112 @@ def _json_error(error: HubError) -> JsonResponse:
 def _list_params(request: HttpRequest) -> dict[str, Any]:
     view = request.GET.get("view", "all")
     status = request.GET.get("status", "open")
-    inbox = request.GET.get("inbox", "")
+    inbox, team, label = (request.GET.get(key, "")[:12] for key in ("inbox", "team", "label"))
+    channel = request.GET.get("channel", "")
     return {
         "view": view if view in VIEWS else "all",
         "status": status if status in STATUSES else "open",
         "inbox_id": int(inbox) if inbox.isdigit() else None,
+        "filters": ListFilters(
+            team_id=int(team) if team.isdigit() else None,
+            channel=channel if channel in CHANNELS else "",
+            label_id=int(label) if label.isdigit() else None,
+        ),
     }
+
+
+def _list_query(params: dict[str, Any], **override: Any) -> str:
+    """The list's query string for these params, some changed (None drops one)."""
+    filters: ListFilters = params["filters"]
+    values = {
+        "view": params["view"],
+        "status": params["status"],
+        "inbox": params["inbox_id"],
+        "team": filters.team_id,
+        "channel": filters.channel or None,
+        "label": filters.label_id,
+    }
+    values.update(override)
+    return "?" + urlencode({key: value for key, value in values.items() if value not in (None, "")})
+
+
+def _list_links(request: HttpRequest, params: dict[str, Any]) -> dict[str, Any]:
+    """The sidebar's links: each view, status, inbox, team, channel and label keeps the other filters."""
+    filters: ListFilters = params["filters"]
+    profile = agent_profile(request.user)
+    teams = (
+        Team.objects.all()
+        if agent_sees_everything(request.user)
+        else (profile.teams.all() if profile is not None else Team.objects.none())
+    )
+    return {
+        "status_links": [(s, _list_query(params, status=s)) for s in STATUSES],
+        "inbox_links": [(None, "All inboxes", _list_query(params, inbox=None))]
+        + [
+            (i.pk, i.name, _list_query(params, inbox=i.pk))
+            for i in inbox_visible_to(request.user).order_by("name")
+        ],
+        "team_links": [(None, "All teams", _list_query(params, team=None))]
+        + [(t.pk, t.name, _list_query(params, team=t.pk)) for t in teams.order_by("name")],
+        "channel_links": [("", "All channels", _list_query(params, channel=None))]
+        + [(c, label, _list_query(params, channel=c)) for c, label in Entry.CHANNEL_CHOICES],
+        "label_links": [(None, "All labels", _list_query(params, label=None))]
+        + [
+            (label.pk, label.name, _list_query(params, label=label.pk))
+            for label in Label.objects.order_by("name")
+        ],
+        "current": {"team": filters.team_id, "channel": filters.channel, "label": filters.label_id},
+        "query": _list_query(params)[1:],
+        "query_now": urlencode(saved_view_filters_clean(dict(parse_qsl(_list_query(params)[1:])))),
+        "saved_views": [(v, saved_view_query(v)) for v in saved_view_list(agent=_agent(request))],
+    }
+
+
+def _view_counts(request: HttpRequest, params: dict[str, Any]) -> list[tuple[str, int, bool, str]]:
+    """Each view with its capped count and its link (the other filters kept)."""
+    counts = conversation_view_counts(
+        user=request.user, status=params["status"], inbox_id=params["inbox_id"], filters=params["filters"]
+    )
+    return [
+        (view, min(count, COUNT_CAP), count > COUNT_CAP, _list_query(params, view=view))
+        for view, count in counts.items()
+    ]
+
+
+@require_GET
+@agent_required
+def view_counts(request: HttpRequest) -> HttpResponse:
+    """Each view's count under the list's filters, fetched again by the page when a list frame arrives."""
+    params = _list_params(request)
+    return JsonResponse(
+        {
+            "counts": {
+                view: f"{count}{'+' if more else ''}"
+                for view, count, more, _ in _view_counts(request, params)
+            }
+        }
+    )
+
+
+@require_POST
+@agent_required
+def saved_views(request: HttpRequest) -> HttpResponse:
+    """Save the list's current filters under a name, or delete one of the agent's saved views."""
+    wanted = request.POST.get("delete", "")
+    try:
+        if wanted:
+            if not wanted.isdigit():
+                raise NotFound("No such view.")
+            saved_view_delete(agent=_agent(request), view_id=int(wanted))
+            return JsonResponse({"ok": True})
+        view = saved_view_create(
+            agent=_agent(request),
+            name=request.POST.get("name", ""),
+            filters={key: request.POST.get(key, "") for key in FILTER_KEYS},
+        )
+    except HubError as error:
+        return _json_error(error)
+    return JsonResponse({"ok": True, "id": view.pk, "url": "/inbox/?" + saved_view_query(view)}, status=201)
 
 
 @require_GET
@@ -98,15 +239,10 @@ def inbox_page(request: HttpRequest, conversation_id: int | None = None) -> Http
         "seq": seq,
         "conversations": conversations,
         "params": params,
-        "views": [
-            (view, min(count, COUNT_CAP), count > COUNT_CAP)
-            for view, count in conversation_view_counts(
-                user=request.user, status=params["status"], inbox_id=params["inbox_id"]
-            ).items()
-        ],
-        "statuses": STATUSES,
-        "inboxes": inbox_visible_to(request.user).order_by("name"),
+        "views": _view_counts(request, params),
         "list_cursor": _list_cursor(conversations),
+        **_list_links(request, params),
+        "bulk_agents": User.objects.filter(is_active=True, agent__isnull=False).order_by("username"),
         "is_admin": agent_is_admin(request.user),
     }
     if conversation_id is not None:
@@ -114,9 +250,267 @@ def inbox_page(request: HttpRequest, conversation_id: int | None = None) -> Http
         if conversation.pk != conversation_id:
             # A merged-away customer's thread lives on in the survivor's.
             return redirect(f"/inbox/{conversation.pk}/")
-        entries = entry_page(conversation=conversation)
-        context.update(_thread_context(request, conversation, entries))
+        context.update(_thread_context(request, conversation))
+        context["panel"] = contact_panel(contact=conversation.contact)
+        context.update(_thread_entries(request, conversation))
     return render(request, "conversations/inbox.html", context)
+
+
+def _thread_entries(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+    """The newest page, or the entries around `?entry=` (a search hit) or `?at=` (a date), focused."""
+    at: EntryCursor | None = None
+    focus: int | None = None
+    wanted = request.GET.get("entry", "")
+    if wanted.isdigit():
+        hit = Entry.objects.filter(conversation=conversation, pk=int(wanted)).only("pk", "created_at").first()
+        if hit is None:
+            raise NotFound("No such entry in this conversation.")
+        at, focus = EntryCursor(hit.created_at, hit.pk), hit.pk
+    elif request.GET.get("at"):
+        day = parse_date(request.GET["at"][:10])
+        if day is not None:
+            at = EntryCursor(datetime.combine(day, time.min, tzinfo=UTC), 0)
+    if at is None:
+        entries = entry_page(conversation=conversation)
+        return {"entries": entries, "older_cursor": _entry_cursor(entries), "newer_cursor": ""}
+    window = entry_window(conversation=conversation, at=at)
+    if focus is None and window.entries:
+        focus = next((e.pk for e in window.entries if e.created_at >= at.created_at), window.entries[-1].pk)
+    first, last = (window.entries[0], window.entries[-1]) if window.entries else (None, None)
+    return {
+        "entries": window.entries,
+        "older_cursor": entry_cursor_format(first) if window.has_older and first else "",
+        "newer_cursor": entry_cursor_format(last) if window.has_newer and last else "",
+        "focus_entry": focus,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@agent_required
+def contact_panel_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The customer at a glance beside the thread; a POST edits the name, attributes or labels inline."""
+    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    contact = conversation.contact
+    if request.method == "POST":
+        current = list(contact.labels.values_list("pk", flat=True))
+        added, removed = request.POST.get("label_add", ""), request.POST.get("label_remove", "")
+        try:
+            if added or removed:
+                labels: list[int | str] = [pk for pk in current if str(pk) != removed]
+                contact_update(
+                    contact=contact, by=_agent(request), labels=labels + ([added] if added else [])
+                )
+            else:
+                attributes = {
+                    key: request.POST[f"attr_{key}"]
+                    for key in AttributeDefinition.objects.values_list("key", flat=True)
+                    if f"attr_{key}" in request.POST
+                }
+                contact_update(
+                    contact=contact, by=_agent(request), name=request.POST.get("name"), attributes=attributes
+                )
+        except HubError as error:
+            return _json_error(error)
+        contact.refresh_from_db()
+    html = render_to_string(
+        "conversations/_contact_panel.html",
+        {"c": conversation, "panel": contact_panel(contact=contact)},
+        request=request,
+    )
+    if request.method == "POST":
+        return JsonResponse({"ok": True, "panel": html})
+    return HttpResponse(html)
+
+
+@require_http_methods(["GET", "POST"])
+@agent_required
+def conversation_new(request: HttpRequest) -> HttpResponse:
+    """Write first: a new or existing customer, on SMS, WhatsApp, email or a call."""
+    error = ""
+    if request.method == "POST":
+        inbox_id = request.POST.get("inbox", "")
+        inbox = (
+            inbox_visible_to(request.user).filter(pk=int(inbox_id)).first() if inbox_id.isdigit() else None
+        )
+        try:
+            if inbox_id and inbox is None:
+                raise NotFound("No such inbox.")
+            entry = conversation_start(
+                by=_agent(request),
+                channel=request.POST.get("channel", ""),
+                address=request.POST.get("address", ""),
+                name=request.POST.get("name", ""),
+                body=request.POST.get("body", ""),
+                inbox=inbox,
+            )
+            return redirect(f"/inbox/{entry.conversation_id}/")
+        except HubError as failure:
+            error = failure.message
+    return render(
+        request,
+        "conversations/new.html",
+        {
+            "error": error,
+            "form": request.POST if error else {},
+            "channels": [(c, label) for c, label in Entry.CHANNEL_CHOICES if c in START_CHANNELS],
+            "inboxes": inbox_visible_to(request.user)
+            .filter(kind__in=(Inbox.PHONE, Inbox.EMAIL))
+            .order_by("name"),
+            "is_admin": agent_is_admin(request.user),
+        },
+        status=400 if error else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@agent_required
+def contact_imports(request: HttpRequest) -> HttpResponse:
+    """Managers and admins upload a CSV of customers; the import runs as a task with a progress page."""
+    if not agent_sees_everything(request.user):
+        raise DjangoPermissionDenied("Only managers and admins import customers.")
+    error = ""
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise ValidationError("Choose a CSV file to import.")
+            if upload.size is not None and upload.size > SOURCE_MAX_BYTES:
+                raise ValidationError(
+                    f"The file is over {SOURCE_MAX_BYTES // (1024 * 1024)} MB; split it in parts."
+                )
+            job = contact_import_create(by=_agent(request), filename=upload.name or "", content=upload.read())
+            return redirect(f"/inbox/contacts/import/{job.pk}/")
+        except HubError as failure:
+            error = failure.message
+    return render(
+        request,
+        "conversations/contact_import.html",
+        {
+            "error": error,
+            "imports": ContactImport.objects.order_by("-created_at")[:20],
+            "attribute_keys": list(AttributeDefinition.objects.values_list("key", flat=True)),
+            "is_admin": agent_is_admin(request.user),
+        },
+        status=400 if error else 200,
+    )
+
+
+@require_GET
+@agent_required
+def contact_import_progress(request: HttpRequest, import_id: int) -> HttpResponse:
+    """An import's progress and refused rows: a page, or JSON the page polls."""
+    job = ContactImport.objects.filter(pk=import_id).first() if agent_sees_everything(request.user) else None
+    if job is None:
+        raise Http404("No such import.")
+    if request.GET.get("format") == "json":
+        return JsonResponse(
+            {
+                "state": job.state,
+                "percent": job.percent,
+                "processed": job.processed_rows,
+                "total": job.total_rows,
+                "created": job.created_count,
+                "merged": job.merged_count,
+                "refused": job.refused,
+            }
+        )
+    return render(
+        request,
+        "conversations/contact_import_progress.html",
+        {"job": job, "is_admin": agent_is_admin(request.user)},
+    )
+
+
+@require_POST
+@agent_required
+def bulk(request: HttpRequest) -> HttpResponse:
+    """An action on the conversations selected in the list (`ids`), thread by thread, each checked."""
+    ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit() and len(value) < 12]
+    try:
+        result = conversations_bulk_apply(
+            user=_agent(request),
+            conversation_ids=ids,
+            action=request.POST.get("action", ""),
+            value=request.POST.get("value", ""),
+        )
+    except HubError as error:
+        return _json_error(error)
+    return JsonResponse(
+        {"done": result.done, "refused": [{"id": pk, "reason": reason} for pk, reason in result.refused]}
+    )
+
+
+@require_GET
+@agent_required
+def canned_picker(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The composer's `/` picker: matching canned responses, filled in for this thread's customer and agent."""
+    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    results = [
+        {
+            "id": canned.pk,
+            "shortcut": canned.shortcut,
+            "title": canned.title,
+            "text": canned_render(text=canned.body, contact=conversation.contact, agent=_agent(request)),
+        }
+        for canned in canned_list(query=request.GET.get("q", ""))
+    ]
+    return JsonResponse({"results": results})
+
+
+@require_http_methods(["GET", "POST"])
+@agent_required
+def canned_page(request: HttpRequest) -> HttpResponse:
+    """Canned responses: every agent adds them; their author or an admin changes or deletes them."""
+    error = ""
+    if request.method == "POST":
+        try:
+            wanted = request.POST.get("id", "")
+            canned = canned_get(canned_id=int(wanted)) if wanted.isdigit() else None
+            if canned is not None and request.POST.get("delete"):
+                canned_delete(by=_agent(request), canned=canned)
+            else:
+                canned_save(
+                    by=_agent(request),
+                    canned=canned,
+                    shortcut=request.POST.get("shortcut", ""),
+                    title=request.POST.get("title", ""),
+                    body=request.POST.get("body", ""),
+                )
+            return redirect("/inbox/canned/")
+        except HubError as failure:
+            error = failure.message
+    return render(
+        request,
+        "conversations/canned.html",
+        {
+            "canned": canned_list(limit=1000),
+            "variables": sorted(VARIABLES),
+            "error": error,
+            "form": request.POST if error else {},
+            "is_admin": agent_is_admin(request.user),
+        },
+        status=400 if error else 200,
+    )
+
+
+@require_GET
+@agent_required
+def search_page(request: HttpRequest) -> HttpResponse:
+    """Full-text search over every thread the agent may see; each hit opens its thread at the entry."""
+    page = entry_search(
+        user=request.user,
+        query=request.GET.get("q", ""),
+        before=entry_cursor_parse(request.GET.get("before", "")),
+    )
+    return render(
+        request,
+        "conversations/search.html",
+        {
+            "page": page,
+            "next_cursor": entry_cursor_format(page.next_cursor) if page.next_cursor else "",
+            "is_admin": agent_is_admin(request.user),
+        },
+    )
 
 
 @require_GET
@@ -137,7 +531,20 @@ def conversation_rows(request: HttpRequest) -> HttpResponse:
 @agent_required
 def entries_older(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
-    before = _parse_entry_cursor(request.GET.get("before", ""))
+    after = entry_cursor_parse(request.GET.get("after", ""))
+    if after is not None:
+        # Scrolling back down a thread opened in its past (a search hit, a date).
+        newer = entry_page_after(conversation=conversation, after=after)
+        return render(
+            request,
+            "conversations/_entries_newer.html",
+            {
+                "c": conversation,
+                "entries": newer,
+                "newer_cursor": entry_cursor_format(newer[-1]) if len(newer) == 50 else "",
+            },
+        )
+    before = entry_cursor_parse(request.GET.get("before", ""))
     entries = entry_page(conversation=conversation, before=before)
     return render(
         request,
@@ -182,30 +589,124 @@ def set_status(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
     try:
         conversation = conversation_set_status(
-            conversation=conversation, status=request.POST.get("status", ""), by=_agent(request)
+            conversation=conversation,
+            status=request.POST.get("status", ""),
+            by=_agent(request),
+            snoozed_until=parse_when(request.POST.get("snoozed_until", "")),
         )
     except HubError as error:
         return _json_error(error)
     return JsonResponse({"ok": True, "status": conversation.status})
 
 
+def parse_when(value: str) -> datetime | None:
+    """An ISO 8601 time from a form or the API; one without an offset is read in the hub's time zone."""
+    from django.utils import timezone
+
+    from config.errors import ValidationError
+
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"{text!r} is not a time; write it as 2026-11-23T09:00+01:00.") from None
+    return when if timezone.is_aware(when) else timezone.make_aware(when)
+
+
 @require_POST
 @agent_required
 def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """To an agent (`assignee`: an id, "me" or empty for nobody) or to a team's queue (`team`)."""
     conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
-    value = request.POST.get("assignee", "")
-    assignee = None
-    if value == "me":
-        assignee = _agent(request)
-    elif value.isdigit():
-        assignee = User.objects.filter(pk=int(value), is_active=True).first()
-        if assignee is None:
-            return _json_error(NotFound("No such agent."))
     try:
+        if "team" in request.POST:
+            value = request.POST.get("team", "")
+            team = Team.objects.filter(pk=int(value)).first() if value.isdigit() else None
+            if value.isdigit() and team is None:
+                return _json_error(NotFound("No such team."))
+            conversation = conversation_assign_team(conversation=conversation, team=team, by=_agent(request))
+            return JsonResponse({"ok": True, "team": conversation.team_id})
+        value = request.POST.get("assignee", "")
+        assignee = None
+        if value == "me":
+            assignee = _agent(request)
+        elif value.isdigit():
+            assignee = User.objects.filter(pk=int(value), is_active=True).first()
+            if assignee is None:
+                return _json_error(NotFound("No such agent."))
         conversation = conversation_assign(conversation=conversation, assignee=assignee, by=_agent(request))
     except HubError as error:
         return _json_error(error)
     return JsonResponse({"ok": True, "assignee": conversation.assignee_id})
+
+
+@require_POST
+@agent_required
+def block(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Block the customer (`blocked=1`) or unblock them (`blocked=0`)."""
+    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_block(
+        conversation=conversation, blocked=request.POST.get("blocked", "1") == "1", by=_agent(request)
+    )
+    return JsonResponse({"ok": True, "blocked": conversation.blocked_at is not None})
+
+
+@require_GET
+@agent_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    items = notification_list(user=request.user)
+    return render(
+        request,
+        "conversations/notifications.html",
+        {
+            "notifications": [(n, notification_text(n)) for n in items],
+            "is_admin": agent_is_admin(request.user),
+        },
+    )
+
+
+@require_POST
+@agent_required
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    """Mark notifications read: the `id` fields given, or all of them."""
+    ids = [int(value) for value in request.POST.getlist("id") if value.isdigit()]
+    count = notifications_mark_read(user=_agent(request), ids=ids or None)
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse({"ok": True, "read": count})
+    return redirect("/inbox/notifications/")
+
+
+@require_GET
+@agent_required
+def agents_page(request: HttpRequest) -> HttpResponse:
+    """Admins see every agent, their teams and availability, and deactivate those who left."""
+    if not agent_is_admin(request.user):
+        raise DjangoPermissionDenied("Only admins manage agents.")
+    profiles = (
+        AgentProfile.objects.select_related("user").prefetch_related("teams").order_by("user__username")
+    )
+    return render(request, "conversations/agents.html", {"profiles": profiles, "is_admin": True})
+
+
+@require_POST
+@agent_required
+def agent_active(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Deactivate (`active=0`) or reactivate (`active=1`) an agent; admins only."""
+    if not agent_is_admin(request.user):
+        raise DjangoPermissionDenied("Only admins manage agents.")
+    agent = User.objects.filter(pk=user_id, agent__isnull=False).first()
+    if agent is None:
+        raise Http404("No such agent.")
+    try:
+        if request.POST.get("active") == "1":
+            agent_reactivate(agent=agent, by=_agent(request))
+        else:
+            agent_deactivate(agent=agent, by=_agent(request))
+    except HubError as error:
+        return _json_error(error)
+    return redirect("/inbox/agents/")
 
 
 @require_POST
@@ -321,12 +822,27 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> HttpRespons
     return response
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @agent_required
 def inbox_settings(request: HttpRequest) -> HttpResponse:
     if not agent_is_admin(request.user):
         raise DjangoPermissionDenied("Only admins configure inboxes.")
     from django.conf import settings
+
+    from channels_adapters.webchat.settings import widget_settings_update
+
+    errors: dict[int, str] = {}
+    saved: int | None = None
+    if request.method == "POST":
+        inbox_id = request.POST.get("inbox", "")
+        target = Inbox.objects.filter(pk=int(inbox_id)).first() if inbox_id.isdigit() else None
+        if target is None:
+            raise Http404("No such inbox.")
+        try:
+            widget_settings_update(inbox=target, form=request.POST)
+            saved = target.pk
+        except HubError as failure:
+            errors[target.pk] = failure.message
 
     base = settings.PUBLIC_BASE_URL
     inboxes = Inbox.objects.select_related("team", "twilio_account").order_by("is_default", "name")
@@ -351,7 +867,10 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
                 "email_tracking": f"{base}/anymail/<esp>/tracking/",
             },
             "public_base_url": base,
+            "errors": errors,
+            "saved": saved,
         },
+        status=400 if errors else 200,
     )
 
 
@@ -366,7 +885,7 @@ def sandbox(request: HttpRequest) -> HttpResponse:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def _thread_context(request: HttpRequest, conversation: Conversation, entries: list[Entry]) -> dict[str, Any]:
+def _thread_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
     from channels_adapters.outbound import reply_default_channel, reply_default_inbox
 
     send_inboxes = [
@@ -378,17 +897,20 @@ def _thread_context(request: HttpRequest, conversation: Conversation, entries: l
     ]
     default_inbox = conversation.last_inbound_inbox if conversation.last_inbound_channel == "email" else None
     default_inbox = default_inbox or reply_default_inbox(conversation)
-    agents = User.objects.filter(is_active=True, agent__isnull=False).order_by("username")
+    agents = agents_for_conversation(conversation)
+    identities = list(conversation.contact.identities.all())
+    channels = [("sms", "SMS"), ("whatsapp", "WhatsApp"), ("email", "Email")]
+    if any(identity.kind == "visitor" for identity in identities):
+        channels.append(("webchat", "Web chat"))
     return {
         "c": conversation,
-        "entries": entries,
-        "older_cursor": _entry_cursor(entries),
-        "channels": [("sms", "SMS"), ("whatsapp", "WhatsApp"), ("email", "Email")],
+        "channels": channels,
         "default_channel": reply_default_channel(conversation),
         "send_inboxes": send_inboxes,
         "default_inbox_id": default_inbox.pk if default_inbox else None,
         "agents": agents,
-        "identities": list(conversation.contact.identities.all()),
+        "teams": Team.objects.filter(inboxes__conversation_links__conversation=conversation).distinct(),
+        "identities": identities,
     }
 
 
@@ -411,8 +933,7 @@ def _list_cursor(conversations: list[Conversation]) -> str:
 def _entry_cursor(entries: list[Entry]) -> str:
     if len(entries) < 50:
         return ""
-    first = entries[0]
-    return f"{first.created_at.isoformat()}|{first.pk}"
+    return entry_cursor_format(entries[0])
 
 
 def _parse_pair(value: str) -> tuple[datetime, int] | None:
@@ -426,8 +947,3 @@ def _parse_pair(value: str) -> tuple[datetime, int] | None:
 def _parse_list_cursor(value: str) -> ListCursor | None:
     pair = _parse_pair(value)
     return ListCursor(*pair) if pair else None
-
-
-def _parse_entry_cursor(value: str) -> EntryCursor | None:
-    pair = _parse_pair(value)
-    return EntryCursor(*pair) if pair else None

@@ -71,6 +71,18 @@ def eager_celery() -> Iterator[None]:
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def channel_layer_of_its_own(request: pytest.FixtureRequest) -> Iterator[None]:
+    """An asyncio test leaves channels_redis's layer with locks bound to its event loop (its per-process
+    receive lock, a backup cleaner still pending when the loop closed), and the layer then refuses every
+    later test's loop. So after each asyncio test the next one gets a fresh layer."""
+    yield
+    if request.node.get_closest_marker("asyncio") is not None:
+        from channels.layers import channel_layers
+
+        channel_layers.backends.pop("default", None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def clean_redis(django_db_setup: Any) -> None:
     """The suite's Redis database starts empty (groups and queues of an earlier run are gone)."""

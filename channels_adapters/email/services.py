@@ -34,6 +34,7 @@ from config.errors import ChannelRuleError, HubError, ValidationError
 from contacts import addresses
 from contacts.models import Contact, Identity
 from contacts.services import contact_resolve, contact_surviving
+from conversations.assignment import conversation_route_inbound
 from conversations.models import Attachment, Conversation, Entry, Inbox
 from conversations.selectors import inbox_visible_to
 from conversations.services import (
@@ -42,6 +43,7 @@ from conversations.services import (
     entry_append,
     entry_touch,
 )
+from reports.services import customer_message_recorded, satisfaction_rating_pending
 
 logger = logging.getLogger("hub.email")
 
@@ -123,9 +125,14 @@ def email_inbound_record(*, message: InboundMessage, received_at: datetime) -> E
         if not identity.is_valid:
             data["invalid_sender"] = True
     conversation = conversation_get_or_create(contact=contact)
+    rating = None
     if auto:
         data["auto"] = auto
     else:
+        # A 1-to-5 answer to the satisfaction question lands in the thread without reopening it.
+        reply_text = message.body[: quote_start(message.body)]  # what they wrote above the quoted question
+        rating = satisfaction_rating_pending(conversation=conversation, body=reply_text)
+    if not auto and rating is None:
         conversation_reopen_for_inbound(conversation=conversation)
         _merge_offer(contact, message.body, data)
     if d.get("cc"):
@@ -149,9 +156,11 @@ def email_inbound_record(*, message: InboundMessage, received_at: datetime) -> E
         from_address=sender or NO_SENDER,
         to_address=message.recipient,
         created_at=received_at,
-        awaits_reply=not auto,
-        opens_episode=not auto,
+        awaits_reply=not auto and rating is None,
+        opens_episode=not auto and rating is None,
     )
+    if not auto:
+        customer_message_recorded(entry=entry, rating=rating)
     cids = _attachments_store(entry, message)
     raw_attachment = _raw_store(entry, message.raw, position=len(message.files))
     EmailMessage.objects.create(
@@ -168,6 +177,8 @@ def email_inbound_record(*, message: InboundMessage, received_at: datetime) -> E
         quote_at=quote_start(body),
         raw_attachment=raw_attachment,
     )
+    if not auto:
+        conversation_route_inbound(conversation=conversation)
     return entry
 
 
@@ -385,8 +396,12 @@ def email_message_send(
     author: User,
     inbox: Inbox | None = None,
     keep_cc: bool = True,
+    recipient: str = "",
 ) -> Entry:
-    """An agent's email reply, threaded under the customer's latest email, queued for delivery after commit."""
+    """An agent's email reply, threaded under the customer's latest email, queued for delivery after commit.
+
+    `recipient`: an address the customer gave but never proved (a web chat visitor's), used instead of theirs.
+    """
 
     text = body.strip()
     if not text:
@@ -410,7 +425,7 @@ def email_message_send(
         )
     if not inbox_visible_to(author).filter(pk=inbox.pk).exists():
         raise ValidationError("You cannot send from that inbox.")
-    recipient = _email_recipient(conversation, latest)
+    recipient = recipient or _email_recipient(conversation, latest)
     if not recipient:
         raise ChannelRuleError("This customer has no email address that can receive email.")
     email_data = getattr(latest, "email", None) if latest is not None else None

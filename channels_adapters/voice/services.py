@@ -43,6 +43,7 @@ from conversations.services import (
     entry_append,
     entry_touch,
 )
+from reports.services import customer_message_recorded
 
 logger = logging.getLogger("hub.voice")
 
@@ -242,7 +243,7 @@ def _call_entry_create(event: CallEvent, received_at: datetime) -> Entry:
     if unrouted:
         data["unrouted_to"] = event.called
     conversation = conversation_get_or_create(contact=contact)
-    return entry_append(
+    entry = entry_append(
         conversation=conversation,
         kind=Entry.CALL,
         direction=Entry.INBOUND,
@@ -256,6 +257,8 @@ def _call_entry_create(event: CallEvent, received_at: datetime) -> Entry:
         created_at=received_at,
         awaits_reply=False,  # a call becomes work only once it is missed or leaves a voicemail
     )
+    customer_message_recorded(entry=entry)  # the customer spoke first: follow-ups waiting on them are off
+    return entry
 
 
 def _call_apply(entry: Entry, event: CallEvent) -> None:
@@ -417,6 +420,8 @@ def _agent_name(user_id: int) -> str:
 def _thread_work_update(entry: Entry, *, outcome: str) -> None:
     """A missed call or a voicemail is work waiting for the business; an answered call is a response."""
     conversation = entry.conversation
+    if conversation.blocked_at is not None:
+        return  # a blocked caller is recorded, never waited on, and reopens nothing
     if outcome in ("missed", "voicemail"):
         if conversation.status != Conversation.OPEN:
             conversation_set_status(

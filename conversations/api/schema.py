@@ -25,6 +25,7 @@ _ERRORS = {
     "401": ("No valid credentials: send `Authorization: Token <token>` or log in.", "Error"),
     "403": ("The account may not do this (not an agent of the hub, or not an admin).", "Error"),
     "404": ("No such object among those this agent may see, or no such page.", "Error"),
+    "415": ("The body's content type is not one this call reads (JSON, form or multipart).", "Error"),
     "429": ("Too many requests; `Retry-After` says when to try again.", "Error"),
 }
 
@@ -45,6 +46,8 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                 p.get("name") in ("page", "cursor") for p in operation.get("parameters", [])
             ):
                 wanted.add("404")
+            if "requestBody" in operation:
+                wanted.add("415")  # DRF answers it for a body it cannot read (a broken multipart boundary)
             for status in sorted(wanted):
                 description, component = _ERRORS[status]
                 operation["responses"].setdefault(

@@ -4,29 +4,80 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import F, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from channels_adapters.outbound import message_send
-from config.errors import NotFound
+from config.errors import NotFound, PermissionDenied
 from contacts.addresses import normalize_any
-from contacts.models import Contact
-from contacts.services import contact_merge, contact_surviving
+from contacts.models import Contact, Label
+from contacts.services import contact_merge, contact_surviving, contact_update, label_create
 from conversations.api.pagination import StrictCursorPagination
 from conversations.api.permissions import IsAdminForWrites, IsAgent
 from conversations.api.serializers import (
+    AssignSerializer,
+    AvailabilitySerializer,
+    BlockSerializer,
+    BulkActionSerializer,
+    BulkResultSerializer,
+    CannedResponseSerializer,
     ContactMergeSerializer,
     ContactSerializer,
+    ContactUpdateSerializer,
+    ConversationStartedSerializer,
+    ConversationStartSerializer,
+    ConversationSummarySerializer,
     EntrySerializer,
     InboxSerializer,
+    LabelSerializer,
     MessageCreateSerializer,
+    NoteSerializer,
+    NotificationSerializer,
+    NotificationsReadSerializer,
+    SavedViewSerializer,
+    SearchPageSerializer,
+    StatusSerializer,
 )
-from conversations.models import Conversation, Entry, Inbox
-from conversations.selectors import contact_visible_to, inbox_visible_to
+from conversations.assignment import agent_availability_set, agent_deactivate, conversation_assign_team
+from conversations.bulk import conversations_bulk_apply
+from conversations.canned import canned_list
+from conversations.models import (
+    AgentProfile,
+    CannedResponse,
+    Conversation,
+    Entry,
+    Inbox,
+    Notification,
+    SavedView,
+    Team,
+)
+from conversations.notifications import notifications_mark_read
+from conversations.saved_views import saved_view_create
+from conversations.search import entry_search
+from conversations.selectors import (
+    agent_is_admin,
+    agent_profile,
+    contact_visible_to,
+    entry_cursor_format,
+    entry_cursor_parse,
+    inbox_visible_to,
+    notification_list,
+    notification_unread_count,
+)
+from conversations.services import (
+    conversation_assign,
+    conversation_block,
+    conversation_get_visible,
+    conversation_set_status,
+    note_add,
+)
+from conversations.start import conversation_start
 
 
 def contact_get_visible(user: Any, contact_id: int) -> Contact:
@@ -37,6 +88,16 @@ def contact_get_visible(user: Any, contact_id: int) -> Contact:
     if contact is None or not contact_visible_to(user).filter(pk=contact.pk).exists():
         raise NotFound("No such contact.")
     return contact
+
+
+def _inbox_given(request: Request, inbox_id: int | None) -> Inbox | None:
+    """The inbox a request names (None when it names none); one the agent does not hold is a 404."""
+    if not inbox_id:
+        return None
+    inbox = inbox_visible_to(request.user).filter(pk=inbox_id).first()
+    if inbox is None:
+        raise NotFound("No such inbox.")
+    return inbox
 
 
 class ContactList(generics.ListAPIView[Contact]):
@@ -58,8 +119,8 @@ class ContactList(generics.ListAPIView[Contact]):
     def get_queryset(self) -> QuerySet[Contact]:
         qs = (
             contact_visible_to(self.request.user)
-            .select_related("conversation")
-            .prefetch_related("identities")
+            .select_related("conversation", "lifecycle__stage")
+            .prefetch_related("identities", "labels")
         )
         identity = self.request.query_params.get("identity", "").strip()
         if identity:
@@ -75,6 +136,42 @@ class ContactDetail(generics.RetrieveAPIView[Contact]):
 
     def get_object(self) -> Contact:
         return contact_get_visible(self.request.user, int(self.kwargs["pk"]))
+
+    @extend_schema(
+        request=ContactUpdateSerializer,
+        responses={200: ContactSerializer},
+        description="Edit the customer: `name`, custom `attributes` (only the keys sent; null clears one; "
+        "the keys an admin defined) and `labels` (the whole set, by id or name). The thread records who "
+        "changed what.",
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        contact = contact_get_visible(request.user, int(pk))
+        incoming = ContactUpdateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        contact = contact_update(
+            contact=contact,
+            by=request.user,
+            name=data.get("name"),
+            attributes=data.get("attributes"),
+            labels=data.get("labels"),
+        )
+        return Response(ContactSerializer(contact).data)
+
+
+class LabelList(generics.ListCreateAPIView[Label]):
+    """The labels agents can put on customers; admins create them."""
+
+    serializer_class = LabelSerializer
+    pagination_class = None
+    queryset = Label.objects.order_by("name")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        label = label_create(
+            name=str(data.get("name", "")), color=str(data.get("color", "")), by=request.user
+        )
+        return Response(LabelSerializer(label).data, status=status.HTTP_201_CREATED)
 
 
 class TimelinePagination(StrictCursorPagination):
@@ -117,11 +214,7 @@ class ContactMessages(generics.GenericAPIView[Entry]):
         incoming = MessageCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        inbox = None
-        if data.get("inbox"):
-            inbox = inbox_visible_to(request.user).filter(pk=data["inbox"]).first()
-            if inbox is None:
-                raise NotFound("No such inbox.")
+        inbox = _inbox_given(request, data.get("inbox"))
         entry = message_send(
             conversation=contact.conversation,
             body=data["body"],
@@ -165,3 +258,295 @@ class InboxDetail(generics.RetrieveUpdateAPIView[Inbox]):
 
     def get_queryset(self) -> QuerySet[Inbox]:
         return inbox_visible_to(self.request.user)
+
+
+# --- a thread's work: status, owner, notes, blocking ------------------------------------------------
+def _conversation(request: Request, pk: int) -> Conversation:
+    return conversation_get_visible(user=request.user, conversation_id=int(pk))  # type: ignore[arg-type]
+
+
+class ConversationStatus(generics.GenericAPIView[Conversation]):
+    serializer_class = StatusSerializer
+
+    @extend_schema(
+        request=StatusSerializer,
+        responses={200: ConversationSummarySerializer},
+        description="Open, pending (waiting for the customer), snoozed until `snoozed_until` (it wakes by "
+        "itself then, or when the customer writes) or resolved. A time in the past answers 400 with the reason.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        conversation = _conversation(request, pk)
+        incoming = StatusSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        conversation = conversation_set_status(
+            conversation=conversation,
+            status=incoming.validated_data["status"],
+            by=request.user,  # type: ignore[arg-type]
+            snoozed_until=incoming.validated_data.get("snoozed_until"),
+        )
+        return Response(ConversationSummarySerializer(conversation).data)
+
+
+class ConversationAssign(generics.GenericAPIView[Conversation]):
+    serializer_class = AssignSerializer
+
+    @extend_schema(
+        request=AssignSerializer,
+        responses={200: ConversationSummarySerializer},
+        description="Assign to an agent (`assignee`, null for nobody) and/or a team's queue (`team`). An agent "
+        "or team that cannot see the conversation answers 400 with the reason.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        conversation = _conversation(request, pk)
+        incoming = AssignSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        by = request.user
+        if "team" in data:
+            team = Team.objects.filter(pk=data["team"]).first() if data["team"] else None
+            if data["team"] and team is None:
+                raise NotFound("No such team.")
+            conversation = conversation_assign_team(conversation=conversation, team=team, by=by)  # type: ignore[arg-type]
+        if "assignee" in data:
+            assignee = None
+            if data["assignee"] is not None:
+                assignee = User.objects.filter(
+                    pk=data["assignee"], is_active=True, agent__isnull=False
+                ).first()
+                if assignee is None:
+                    raise NotFound("No such agent.")
+            conversation = conversation_assign(conversation=conversation, assignee=assignee, by=by)  # type: ignore[arg-type]
+        return Response(ConversationSummarySerializer(conversation).data)
+
+
+class ConversationNotes(generics.GenericAPIView[Entry]):
+    serializer_class = NoteSerializer
+
+    @extend_schema(
+        request=NoteSerializer,
+        responses={201: EntrySerializer},
+        description="Add a private note. Each `@username` notifies that agent; one who cannot see the "
+        "conversation (or no such agent) answers 400 with the reason, and no note is added.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        conversation = _conversation(request, pk)
+        incoming = NoteSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        entry = note_add(conversation=conversation, author=request.user, body=incoming.validated_data["body"])  # type: ignore[arg-type]
+        return Response(EntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationBlock(generics.GenericAPIView[Conversation]):
+    serializer_class = BlockSerializer
+
+    @extend_schema(
+        request=BlockSerializer,
+        responses={200: ConversationSummarySerializer},
+        description="Block the sender (their messages are still recorded, hidden from every view, and reopen "
+        "nothing) or unblock them.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        conversation = _conversation(request, pk)
+        incoming = BlockSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        conversation = conversation_block(
+            conversation=conversation,
+            blocked=incoming.validated_data["blocked"],
+            by=request.user,  # type: ignore[arg-type]
+        )
+        return Response(ConversationSummarySerializer(conversation).data)
+
+
+# --- notifications and agents ------------------------------------------------------------------------
+class NotificationList(generics.ListAPIView[Notification]):
+    """The agent's own notifications (mentions), newest first."""
+
+    serializer_class = NotificationSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        ids = [n.pk for n in notification_list(user=self.request.user)]
+        return (
+            Notification.objects.filter(pk__in=ids)
+            .select_related("actor", "entry")
+            .order_by("-created_at", "-id")
+        )
+
+
+class NotificationsRead(generics.GenericAPIView[Notification]):
+    serializer_class = NotificationsReadSerializer
+
+    @extend_schema(request=NotificationsReadSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        incoming = NotificationsReadSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        count = notifications_mark_read(user=request.user, ids=incoming.validated_data.get("ids"))  # type: ignore[arg-type]
+        return Response({"read": count, "unread": notification_unread_count(request.user)})
+
+
+class AgentAvailability(generics.GenericAPIView[AgentProfile]):
+    serializer_class = AvailabilitySerializer
+
+    @extend_schema(
+        request=AvailabilitySerializer,
+        responses={200: AvailabilitySerializer},
+        description="Your own availability. Away and offline agents get no new threads automatically; after "
+        "ASSIGNMENT_HANDOVER_AFTER_S their open threads go back to their team's queue.",
+    )
+    def post(self, request: Request) -> Response:
+        profile = agent_profile(request.user)
+        if profile is None:
+            raise NotFound("This account has no agent profile.")
+        incoming = AvailabilitySerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        profile = agent_availability_set(
+            profile=profile, availability=incoming.validated_data["availability"]
+        )
+        return Response({"availability": profile.availability})
+
+
+class AgentDeactivate(generics.GenericAPIView[AgentProfile]):
+    serializer_class = AvailabilitySerializer  # no body; drf-spectacular wants one
+
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiTypes.OBJECT},
+        description="Admins only: the agent can no longer log in; their open threads go back to their teams' "
+        "queue, each with an event.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        if not agent_is_admin(request.user):
+            raise PermissionDenied("Only admins deactivate agents.")
+        agent = User.objects.filter(pk=int(pk), agent__isnull=False).first()
+        if agent is None:
+            raise NotFound("No such agent.")
+        agent_deactivate(agent=agent, by=request.user)  # type: ignore[arg-type]
+        return Response({"id": agent.pk, "active": False})
+
+
+class Search(generics.GenericAPIView[Entry]):
+    """Full-text search over every thread the agent may see, newest first; follow `next` for older hits."""
+
+    serializer_class = SearchPageSerializer
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q",
+                OpenApiTypes.STR,
+                description='Words to find; "an exact phrase", -excluded and `or` work as in web search engines.',
+            ),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` of the previous page"),
+        ],
+        responses={200: SearchPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        given = request.query_params.get("cursor", "")
+        cursor = entry_cursor_parse(given)
+        if given and cursor is None:
+            raise NotFound("Invalid cursor: pass the `next` of a page.")  # as DRF's cursor pagination answers
+        page = entry_search(user=request.user, query=request.query_params.get("q", ""), before=cursor)
+        data = {
+            "query": page.query,
+            "hits": page.hits,
+            "next": entry_cursor_format(page.next_cursor) if page.next_cursor else None,
+        }
+        return Response(SearchPageSerializer(data).data)
+
+
+class CannedResponseList(generics.ListAPIView[CannedResponse]):
+    """The canned responses (their text with the `{{contact.first_name}}`-style variables unfilled)."""
+
+    serializer_class = CannedResponseSerializer
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, description="A shortcut's start or a title's words")
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[CannedResponse]:
+        ids = [c.pk for c in canned_list(query=self.request.query_params.get("q", ""), limit=1000)]
+        return CannedResponse.objects.filter(pk__in=ids).order_by("shortcut")
+
+
+class ConversationBulk(generics.GenericAPIView[Conversation]):
+    serializer_class = BulkActionSerializer
+    parser_classes = [JSONParser]  # a form would take one id for a list of them
+
+    @extend_schema(
+        request=BulkActionSerializer,
+        responses={200: BulkResultSerializer, 404: OpenApiTypes.OBJECT},
+        description="Assign, label or resolve many conversations at once. Each goes through the same checks "
+        "as the single action: those the agent may not see or change are listed in `refused` with the reason. "
+        "An unknown agent or label in `value` answers 404.",
+    )
+    def post(self, request: Request) -> Response:
+        incoming = BulkActionSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        result = conversations_bulk_apply(
+            user=request.user,  # type: ignore[arg-type]
+            conversation_ids=data["ids"],
+            action=data["action"],
+            value=data.get("value", ""),
+        )
+        refused = [{"id": pk, "reason": reason} for pk, reason in result.refused]
+        return Response(BulkResultSerializer({"done": result.done, "refused": refused}).data)
+
+
+class ConversationStart(generics.GenericAPIView[Entry]):
+    serializer_class = ConversationStartSerializer
+
+    @extend_schema(
+        request=ConversationStartSerializer,
+        responses={
+            201: ConversationStartedSerializer,
+            400: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+            409: OpenApiTypes.OBJECT,
+        },
+        description="Write first to the customer at `address` (found, or made): the entry is queued in their "
+        "lifetime thread. A send the channel's rules forbid (STOP, outside WhatsApp's window) answers 409; "
+        "an inbox the agent does not hold, 404.",
+    )
+    def post(self, request: Request) -> Response:
+        incoming = ConversationStartSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        inbox = _inbox_given(request, data.get("inbox"))
+        entry = conversation_start(
+            by=request.user,  # type: ignore[arg-type]
+            channel=data["channel"],
+            address=data["address"],
+            name=data.get("name", ""),
+            body=data.get("body", ""),
+            inbox=inbox,
+        )
+        return Response(ConversationStartedSerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class SavedViewList(generics.ListCreateAPIView[SavedView]):
+    """The agent's own saved views of the inbox list."""
+
+    serializer_class = SavedViewSerializer
+    pagination_class = None
+    # JSON only: a form's flat fields cannot say what the filters object says.
+    parser_classes = [JSONParser]
+
+    def get_queryset(self) -> QuerySet[SavedView]:
+        return SavedView.objects.filter(agent_id=self.request.user.pk).order_by("name")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        incoming = SavedViewSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        view = saved_view_create(
+            agent=request.user,  # type: ignore[arg-type]
+            name=incoming.validated_data["name"],
+            filters=incoming.validated_data.get("filters", {}),
+        )
+        return Response(SavedViewSerializer(view).data, status=status.HTTP_201_CREATED)

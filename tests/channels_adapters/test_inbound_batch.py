@@ -48,7 +48,7 @@ def test_one_task_takes_the_backlog_and_every_message_is_broadcast_once(inbox_su
     assert sorted(Entry.objects.filter(kind="message").values_list("body", flat=True)) == [
         f"message {n}" for n in range(1, 6)
     ]
-    frames = _frames(listener, 5)
+    frames = _frames(listener, 10)  # each new customer's message, and the event that made them a lead
     assert len({frame["conversation"] for frame in frames}) == 5
     assert [frame["seq"] for frame in frames] == sorted(frame["seq"] for frame in frames)
     # The other events' own tasks arrive later and find nothing to do.

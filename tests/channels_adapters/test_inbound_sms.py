@@ -29,7 +29,7 @@ def test_an_sms_lands_in_the_customers_lifetime_thread(deliver_inbound, inbox_su
     response = deliver_inbound(twilio_fixture("inbound_sms"))
     assert response["Content-Type"].startswith("text/xml")
     assert b"<Response" in response.content and b"<Message" not in response.content
-    entry = Entry.objects.get()
+    entry = Entry.objects.get(kind="message")
     assert (entry.kind, entry.channel, entry.direction) == ("message", "sms", "inbound")
     assert entry.body == "Hi, is the blue trail runner back in size 9?"
     assert entry.inbox == inbox_support
@@ -47,7 +47,8 @@ def test_sms_and_whatsapp_from_one_number_share_one_thread(deliver_inbound, inbo
     deliver_inbound(twilio_fixture("inbound_whatsapp"))
     assert Contact.objects.count() == 1
     assert Conversation.objects.count() == 1
-    assert list(Entry.objects.order_by("id").values_list("channel", flat=True)) == ["sms", "whatsapp"]
+    messages = Entry.objects.filter(kind="message").order_by("id")
+    assert list(messages.values_list("channel", flat=True)) == ["sms", "whatsapp"]
     assert Contact.objects.get().name == "Dana W"
 
 
@@ -102,7 +103,7 @@ def test_a_sender_that_is_not_a_phone_number_is_stored_raw_and_flagged(
     deliver_inbound, inbox_support, alice_client, sender
 ) -> None:
     deliver_inbound(twilio_fixture("inbound_sms", From=sender))
-    entry = Entry.objects.get()
+    entry = Entry.objects.get(kind="message")
     assert entry.data["invalid_sender"] is True
     identity = Identity.objects.get()
     assert identity.address == sender and not identity.is_valid
@@ -126,7 +127,7 @@ def test_awkward_bodies_are_stored_as_sent_and_shown_escaped(
     deliver_inbound, inbox_support, alice_client, body
 ) -> None:
     deliver_inbound(twilio_fixture("inbound_sms", Body=body))
-    entry = Entry.objects.get()
+    entry = Entry.objects.get(kind="message")
     assert entry.body == body
     page = alice_client.get(f"/inbox/{entry.conversation_id}/").content.decode()
     assert "<script>window.__xss" not in page
@@ -140,7 +141,7 @@ def test_a_message_to_a_number_no_inbox_claims_lands_in_the_default_inbox_flagge
     deliver_inbound, inbox_support, manager_maria
 ) -> None:
     deliver_inbound(twilio_fixture("inbound_sms", To="+15005550006"))
-    entry = Entry.objects.get()
+    entry = Entry.objects.get(kind="message")
     assert entry.inbox is not None and entry.inbox.is_default
     assert entry.data["unrouted_to"] == "+15005550006"
     client = Client()
@@ -163,7 +164,7 @@ def test_a_pooled_number_routes_to_its_messaging_service_inbox(deliver_inbound, 
         messaging_service_sid="MG0123456789abcdef0123456789abcdef",
     )
     deliver_inbound(twilio_fixture("inbound_messaging_service"))
-    entry = Entry.objects.get()
+    entry = Entry.objects.get(kind="message")
     assert entry.inbox == pool
     assert "unrouted_to" not in entry.data
 
@@ -290,7 +291,7 @@ def test_media_over_the_size_limit_is_refused(deliver_inbound, inbox_support, fa
 def test_a_thread_gets_the_number_as_first_seen(deliver_inbound, inbox_support) -> None:
     deliver_inbound(twilio_fixture("inbound_sms", From="+1 (415) 555-0142"))
     assert Identity.objects.get().address == "+14155550142"
-    assert Entry.objects.get().to_address == SUPPORT_NUMBER
+    assert Entry.objects.get(kind="message").to_address == SUPPORT_NUMBER
 
 
 def stored_event(params: dict[str, str], received_at: str) -> InboundEvent:

@@ -48,7 +48,8 @@ def test_merge_makes_one_customer_with_one_thread_in_time_order(texted_then_emai
     event = thread[-1]
     assert event.event_type == "contact.merged" and event.author == agent_alice
     assert event.body == (
-        f"Alice merged Dana Whitfield (contact {emailed.contact_id}) into Dana Whitfield: 1 entry and 1 address moved"
+        # the email and the event that made its sender a lead
+        f"Alice merged Dana Whitfield (contact {emailed.contact_id}) into Dana Whitfield: 2 entries and 1 address moved"
     )
     assert event.data["merged_contact"] == emailed.contact_id
     merged = Contact.objects.get(pk=emailed.contact_id)

@@ -97,3 +97,53 @@ def test_the_admins_form_refuses_hours_is_open_could_not_read() -> None:
         Inbox(name="Support", business_hours={"mon": [["9", "5"]]}).clean()
     assert "business_hours" in refused.value.message_dict
     Inbox(name="Support", business_hours=WEEKDAYS, time_zone="Europe/Paris").clean()
+
+
+# --- business seconds between two moments (the response-time reports' clock) ----------------------
+from conversations.hours import next_open_at, open_seconds_between  # noqa: E402
+
+NINE_TO_FIVE = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+
+
+@pytest.mark.parametrize(
+    "start,end,expected_s",
+    [
+        (at(0, 10), at(0, 10, 5), 300),  # inside the day: the clock
+        (at(4, 16, 59), at(7, 9, 1), 120),  # Friday 16:59 answered Monday 09:01: two business minutes
+        (at(5, 12), at(5, 12, 10), 0),  # all of it on a Saturday
+        (at(0, 8), at(0, 9, 15), 900),  # before opening: only from 09:00
+        (at(0, 16), at(1, 10), 2 * 3600),  # over a night: 16-17 and 09-10
+        (at(0, 10), at(0, 9), 0),  # backwards: nothing
+    ],
+)
+def test_open_seconds_count_only_business_hours(start, end, expected_s) -> None:
+    assert open_seconds_between(inbox(business_hours=NINE_TO_FIVE), start, end) == expected_s
+
+
+def test_open_seconds_skip_holidays_and_an_empty_schedule_is_the_clock() -> None:
+    tuesday_off = inbox(business_hours=NINE_TO_FIVE, holidays=["2026-11-24"])
+    assert open_seconds_between(tuesday_off, at(0, 16), at(2, 10)) == 2 * 3600  # Mon 16-17, Wed 09-10
+    always = inbox()
+    assert open_seconds_between(always, at(0, 10), at(1, 10)) == 24 * 3600
+    assert open_seconds_between(inbox(holidays=["2026-11-24"]), at(0, 12), at(2, 12)) == 24 * 3600
+
+
+def test_open_seconds_follow_overnight_ranges_and_the_inbox_time_zone() -> None:
+    nights = inbox(business_hours={"fri": [["22:00", "02:00"]]})
+    assert open_seconds_between(nights, at(4, 21), at(5, 3)) == 4 * 3600
+    # 09:00 in Paris is 08:00 UTC in November: an answer at 08:30 UTC came after 30 open minutes.
+    utc = ZoneInfo("UTC")
+    assert (
+        open_seconds_between(
+            inbox(business_hours=NINE_TO_FIVE),
+            datetime(2026, 11, 23, 7, 0, tzinfo=utc),
+            datetime(2026, 11, 23, 8, 30, tzinfo=utc),
+        )
+        == 30 * 60
+    )
+
+
+def test_next_open_at_is_now_when_open_and_the_next_opening_otherwise() -> None:
+    hours = inbox(business_hours=NINE_TO_FIVE)
+    assert next_open_at(hours, at(0, 10)) == at(0, 10)
+    assert next_open_at(hours, at(4, 17, 30)) == at(7, 9)

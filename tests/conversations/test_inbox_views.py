@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from contacts.models import Contact
 from conversations.models import Conversation, ConversationInbox, Entry
 from conversations.selectors import STATUSES, VIEWS, conversation_list, conversation_view_counts
-from conversations.services import conversation_assign, conversation_set_status, entry_append
+from conversations.services import (
+    conversation_assign,
+    conversation_block,
+    conversation_set_status,
+    entry_append,
+    note_add,
+)
 from tests.conftest import sms_in
 
 
 def _expected(user, inbox, view: str, status: str) -> list[int]:
     """Straight from the threads: in the inbox, in the view, latest activity first."""
-    threads = Conversation.objects.filter(inbox_links__inbox=inbox)
+    threads = Conversation.objects.filter(inbox_links__inbox=inbox, blocked_at__isnull=True)
     if status != "all":
         threads = threads.filter(status=status)
     if view == "mine":
@@ -22,6 +31,8 @@ def _expected(user, inbox, view: str, status: str) -> list[int]:
         threads = threads.filter(assignee__isnull=True)
     elif view == "unanswered":
         threads = threads.filter(waiting_since__isnull=False)
+    elif view == "mentions":
+        threads = threads.filter(notifications__recipient=user, notifications__kind="mention").distinct()
     return list(threads.order_by("-last_activity_at", "-id").values_list("pk", flat=True))
 
 
@@ -37,7 +48,9 @@ def _assert_views_agree(user, *inboxes) -> None:
 
 
 @pytest.mark.django_db
-def test_one_inbox_views_follow_every_change_to_a_thread(inbox_support, inbox_sales, manager_maria) -> None:
+def test_one_inbox_views_follow_every_change_to_a_thread(
+    inbox_support, inbox_sales, manager_maria, admin_ada
+) -> None:
     first = sms_in(inbox_support, "Where is my order?", phone="+14155550101").conversation
     second = sms_in(inbox_support, "Do you ship to Canada?", phone="+14155550102").conversation
     _assert_views_agree(manager_maria, inbox_support, inbox_sales)
@@ -60,6 +73,20 @@ def test_one_inbox_views_follow_every_change_to_a_thread(inbox_support, inbox_sa
 
     conversation_set_status(conversation=first, status="pending", by=manager_maria)
     conversation_assign(conversation=first, assignee=None, by=manager_maria)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+
+    soon = timezone.now() + timedelta(hours=1)
+    conversation_set_status(conversation=second, status="snoozed", by=manager_maria, snoozed_until=soon)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+
+    note_add(conversation=second, author=admin_ada, body="@manager_maria can you look?")
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+
+    conversation_block(conversation=first, blocked=True, by=manager_maria)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+    sms_in(inbox_support, "spam again", conversation=first)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+    conversation_block(conversation=first, blocked=False, by=manager_maria)
     _assert_views_agree(manager_maria, inbox_support, inbox_sales)
 
 

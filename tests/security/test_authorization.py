@@ -15,13 +15,17 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from conversations.models import AgentProfile, Attachment, Conversation, Entry
+from contacts.models import ContactImport
+from conversations.models import AgentProfile, Attachment, Conversation, Entry, Notification
 from conversations.selectors import realtime_latest_seq
+from reports.models import ExportJob
+from reports.services import followup_thank_you_prompt
 from tests.conftest import PUBLIC_BASE_URL, sms_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -41,15 +45,75 @@ ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     "inbox/entries/<int:entry_id>/retry/": [("post", "entry", {})],
     "inbox/entries/<int:entry_id>/identity/": [("post", "email_entry", {})],
     "inbox/<int:conversation_id>/merge/": [("post", "conversation", {"contact": "{other_contact}"})],
+    "inbox/<int:conversation_id>/stage/": [("post", "conversation", {"stage": "customer"})],
+    "inbox/<int:conversation_id>/canned/": [("get", "conversation", {})],
+    "inbox/contacts/import/<int:import_id>/": [("get", "import", {})],
+    "inbox/<int:conversation_id>/contact/": [
+        ("get", "conversation", {}),
+        ("post", "conversation", {"name": "Renamed"}),
+    ],
     "attachments/<int:attachment_id>/": [("get", "attachment", {})],
-    "api/v1/contacts/<int:pk>/": [("get", "contact", {})],
+    "api/v1/contacts/<int:pk>/": [("get", "contact", {}), ("patch", "contact", {"name": "Renamed"})],
     "api/v1/contacts/<int:pk>/timeline/": [("get", "contact", {})],
     "api/v1/contacts/<int:pk>/messages/": [("post", "contact", {"body": "hi"})],
     "api/v1/contacts/<int:pk>/merge/": [("post", "contact", {"contact": "{other_contact}"})],
+    "api/v1/contacts/<int:pk>/stage/": [("post", "contact", {"stage": "customer"})],
+    "api/v1/contacts/<int:pk>/events/": [("post", "contact", {"type": "purchase", "client_key": "order-1"})],
     "api/v1/inboxes/<int:pk>/": [("get", "inbox", {}), ("patch", "inbox", {"name": "Mine now"})],
+    "reports/history/<int:conversation_id>/": [("get", "conversation", {})],
+    "reports/history/<int:conversation_id>/print/": [("get", "conversation", {})],
+    "reports/exports/<int:job_id>/": [("get", "export_job", {})],
+    "reports/exports/<int:job_id>/status/": [("get", "export_job", {})],
+    "reports/exports/<int:job_id>/download/": [("get", "export_job", {})],
+    "reports/followups/<int:followup_id>/cancel/": [("post", "followup", {})],
+    "reports/followups/<int:followup_id>/send/": [("post", "followup", {})],
+    "inbox/<int:conversation_id>/block/": [("post", "conversation", {"blocked": "1"})],
+    "inbox/agents/<int:user_id>/active/": [("post", "sales_agent", {"active": "0"})],
+    "api/v1/conversations/<int:pk>/status/": [("post", "conversation", {"status": "resolved"})],
+    "api/v1/conversations/<int:pk>/assign/": [("post", "conversation", {"assignee": "{sales_agent}"})],
+    "api/v1/conversations/<int:pk>/notes/": [("post", "conversation", {"body": "@agent_bob look"})],
+    "api/v1/conversations/<int:pk>/block/": [("post", "conversation", {"blocked": "true"})],
+    "api/v1/agents/<int:pk>/deactivate/": [("post", "sales_agent", {})],
 }
 # Changing an inbox is for admins, who see every inbox: anyone else is refused before the id is read.
-EXPECTED_STATUS = {("api/v1/inboxes/<int:pk>/", "patch"): 403}
+# So is managing agents: those ids name people, not threads (see NOT_THREAD_SCOPED).
+# The reports are for managers and admins: an agent is refused before the id is read.
+EXPECTED_STATUS = {
+    ("api/v1/inboxes/<int:pk>/", "patch"): 403,
+    ("inbox/agents/<int:user_id>/active/", "post"): 403,
+    ("api/v1/agents/<int:pk>/deactivate/", "post"): 403,
+    **{
+        (route, "get"): 403
+        for route in ROUTES_WITH_IDS
+        if route.startswith(("reports/history/", "reports/exports/"))
+    },
+}
+ADMIN_ONLY = {
+    "api/v1/inboxes/<int:pk>/",
+    "inbox/agents/<int:user_id>/active/",
+    "api/v1/agents/<int:pk>/deactivate/",
+}
+
+# Id routes whose id does not name a thread or something in one, each with why it needs no thread rule.
+# Every other route with an int in it is walked below with another team's ids, whatever the table says.
+NOT_THREAD_SCOPED = {
+    "inbox/agents/<int:user_id>/active/": "an agent's id; admins only (403 for anyone else, whatever the id)",
+    "api/v1/agents/<int:pk>/deactivate/": "an agent's id; admins only (403 for anyone else, whatever the id)",
+}
+# What an id names, by the route's parameter (and for `pk` by the route's prefix): the walker uses these.
+ID_KINDS_BY_NAME = {
+    "conversation_id": "conversation",
+    "entry_id": "entry",
+    "attachment_id": "attachment",
+    "job_id": "export_job",
+    "followup_id": "followup",
+    "import_id": "import",
+}
+ID_KINDS_BY_PREFIX = {
+    "api/v1/contacts/": "contact",
+    "api/v1/inboxes/": "inbox",
+    "api/v1/conversations/": "conversation",
+}
 
 # Ids that travel in a query string or a form rather than the path: (method, path, field, data).
 IDS_IN_PARAMETERS = [
@@ -58,6 +122,13 @@ IDS_IN_PARAMETERS = [
     ("post", "inbox/{conversation}/call/", "inbox", {}),
     ("get", "inbox/", "inbox", {"status": "all"}),
     ("get", "inbox/rows/", "inbox", {"status": "all"}),
+    (
+        "post",
+        "reports/followups/",
+        "conversation",
+        {"kind": "reminder", "due_at": "2099-01-01T09:00", "body": "x"},
+    ),
+    ("post", "api/v1/reports/followups/", "conversation", {"due_at": "2099-01-01T09:00:00Z", "body": "x"}),
 ]
 
 
@@ -115,7 +186,7 @@ def test_no_websocket_route_takes_an_id() -> None:
 
 # --- the calls -------------------------------------------------------------------------------------------
 @pytest.fixture
-def sales(inbox_sales, agent_bob) -> dict[str, int]:
+def sales(inbox_sales, agent_bob, manager_maria) -> dict[str, int]:
     """Sales' thread with an inbound text, a failed reply, a note and a stored image."""
     inbound = sms_in(inbox_sales, "Team discount for 20 pairs?", phone="+12125550187")
     conversation = inbound.conversation
@@ -146,7 +217,19 @@ def sales(inbox_sales, agent_bob) -> dict[str, int]:
         created_at=inbound.created_at,
     )
     other = sms_in(inbox_sales, "It's me again, new phone", phone="+12125550188").conversation
+    # A manager's customer import: agents cannot tell it from one that does not exist.
+    contact_import = ContactImport.objects.create(
+        filename="sales.csv", source="phone\n+12125550189\n", total_rows=1
+    )
+    # A manager's finished export of it, and a thank-you suggested on it (the reports' ids).
+    job = ExportJob.objects.create(created_by=manager_maria, conversation=conversation, state=ExportJob.DONE)
+    job.file.save("export.html", ContentFile(b"<p>export</p>"))
+    followup = followup_thank_you_prompt(contact=conversation.contact)
+    assert followup is not None
     return {
+        "export_job": job.pk,
+        "followup": followup.pk,
+        "import": contact_import.pk,
         "email_entry": email_entry.pk,
         "other_contact": other.contact_id,
         "conversation": conversation.pk,
@@ -154,6 +237,7 @@ def sales(inbox_sales, agent_bob) -> dict[str, int]:
         "attachment": attachment.pk,
         "contact": conversation.contact_id,
         "inbox": inbox_sales.pk,
+        "sales_agent": agent_bob.pk,
     }
 
 
@@ -188,8 +272,14 @@ def _comparable(content: bytes) -> bytes:
 def _snapshot() -> tuple[Any, ...]:
     return (
         list(Entry.objects.order_by("pk").values_list("pk", "delivery_status", "body")),
-        list(Conversation.objects.order_by("pk").values_list("pk", "status", "assignee_id")),
+        list(
+            Conversation.objects.order_by("pk").values_list(
+                "pk", "status", "assignee_id", "team_id", "snoozed_until", "blocked_at"
+            )
+        ),
         list(Attachment.objects.order_by("pk").values_list("pk", "state")),
+        list(Notification.objects.order_by("pk").values_list("pk", "read_at")),
+        list(User.objects.order_by("pk").values_list("pk", "is_active")),
     )
 
 
@@ -238,10 +328,11 @@ def test_another_teams_inbox_id_in_a_parameter_is_not_found_either(
 @pytest.mark.parametrize("route,n", CALLS, ids=[f"{ROUTES_WITH_IDS[r][n][0]} {r}" for r, n in CALLS])
 def test_managers_and_admins_reach_every_one_of_them(route, n, sales, manager_maria, admin_ada) -> None:
     method, kind, data = ROUTES_WITH_IDS[route][n]
-    user = admin_ada if method == "patch" else manager_maria  # changing an inbox is for admins
+    # changing an inbox and managing agents are for admins
+    user = admin_ada if method == "patch" or route in ADMIN_ONLY else manager_maria
     AgentProfile.objects.filter(user=user).update(phone="+14155550177")  # click-to-call rings it
     response = _call(_client(route, user), route, method, sales[kind], data, sales)
-    assert response.status_code in (200, 201, 202), (response.status_code, response.content[:300])
+    assert response.status_code in (200, 201, 202, 302), (response.status_code, response.content[:300])
 
 
 @pytest.mark.django_db
@@ -257,6 +348,63 @@ def test_another_teams_contact_id_to_merge_is_not_found_either(
     assert hidden.status_code == missing.status_code == 404
     assert hidden.content == missing.content
     assert _snapshot() == before
+
+
+# --- the walker: every id route of the URL conf, called with another team's ids ---------------------------
+def _int_routes() -> list[str]:
+    return [route for route in _routes_with_ids() if "<int:" in route]
+
+
+def _id_kind(route: str) -> str | None:
+    match = re.search(r"<int:(\w+)>", route)
+    assert match is not None
+    if match.group(1) != "pk":
+        return ID_KINDS_BY_NAME.get(match.group(1))
+    return next((kind for prefix, kind in ID_KINDS_BY_PREFIX.items() if route.startswith(prefix)), None)
+
+
+def test_the_walker_knows_what_every_id_names() -> None:
+    """A new route's id must name a known kind of object, or be listed as not thread-scoped with a reason."""
+    unknown = [r for r in _int_routes() if r not in NOT_THREAD_SCOPED and _id_kind(r) is None]
+    assert unknown == [], "add these to ID_KINDS_BY_NAME / ID_KINDS_BY_PREFIX, or to NOT_THREAD_SCOPED"
+    assert all(reason.strip() for reason in NOT_THREAD_SCOPED.values())
+    assert set(NOT_THREAD_SCOPED) <= set(_int_routes()), "an allow-listed route no longer exists"
+
+
+@pytest.mark.django_db
+def test_every_id_route_answers_another_teams_id_as_one_that_does_not_exist(
+    sales, agent_alice, inbox_support
+) -> None:
+    """Whatever method, whatever body: 403/404/405, the same answer as for a missing id, nothing of Sales', no change.
+
+    Not driven by ROUTES_WITH_IDS: a route added without a row there, that forgot the rule, fails here too.
+    """
+    failures = []
+    for route in _int_routes():
+        kind = "sales_agent" if route in NOT_THREAD_SCOPED else _id_kind(route)
+        assert kind is not None
+        client = _client(route, agent_alice)
+        for method in ("get", "post", "patch", "put", "delete"):
+            before = _snapshot()
+            answers = []
+            for object_id in (sales[kind], MISSING):
+                path = "/" + re.sub(r"<[^>]+>", str(object_id), route)
+                answers.append(getattr(client, method)(path))
+            hidden, missing = answers
+            leaked = any(
+                secret in hidden.content for secret in (b"Team discount", b"pairs.png", b"Sales line")
+            )
+            if (
+                hidden.status_code not in (403, 404, 405)
+                or hidden.status_code != missing.status_code
+                or _comparable(hidden.content) != _comparable(missing.content)
+                or leaked
+                or _snapshot() != before
+            ):
+                failures.append(
+                    (method, route, hidden.status_code, missing.status_code, hidden.content[:200])
+                )
+    assert failures == []
 
 
 # --- the websocket ---------------------------------------------------------------------------------------
@@ -332,3 +480,52 @@ async def test_websocket_messages_with_another_teams_ids_are_answered_as_for_ids
     frame = await _receive_until(maria, lambda frame: "entry" in frame or frame.get("type") == "error")
     assert frame["conversation"] == hidden and "and for 30 pairs?" in frame["entry"]["html"]
     await maria.disconnect()
+
+
+# Every message type of the agent socket: those that take an id, and those that do not (with why).
+WS_MESSAGES_WITH_IDS = {
+    "subscribe": {"type": "subscribe", "conversation": "{id}"},
+    "typing": {"type": "typing", "conversation": "{id}", "mode": "reply"},
+}
+WS_MESSAGES_WITHOUT_IDS = {
+    "resume": "an event-log position; the catch-up is filtered by conversation_visible_to",
+    "ping": "no id",
+}
+
+
+def test_every_websocket_message_type_is_classified() -> None:
+    from conversations.consumers import AgentConsumer
+
+    assert set(AgentConsumer.MESSAGE_TYPES) == set(WS_MESSAGES_WITH_IDS) | set(WS_MESSAGES_WITHOUT_IDS)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.parametrize("message_type", sorted(WS_MESSAGES_WITH_IDS))
+async def test_each_websocket_message_with_an_id_answers_another_teams_id_as_a_missing_one(
+    message_type, agent_alice, agent_bob, inbox_sales, inbox_support
+) -> None:
+    hidden = (
+        await sync_to_async(sms_in)(inbox_sales, "Team discount?", phone="+12125550187")
+    ).conversation_id
+    bob = await _socket(agent_bob)  # Sales' agent views the thread: he must hear nothing of Alice
+    await bob.send_json_to({"type": "subscribe", "conversation": hidden})
+    await _receive_until(bob, lambda frame: frame.get("type") == "presence")
+    alice = await _socket(agent_alice)
+    answers = []
+    for conversation_id in (hidden, MISSING):
+        message = {
+            key: conversation_id if value == "{id}" else value
+            for key, value in WS_MESSAGES_WITH_IDS[message_type].items()
+        }
+        await alice.send_json_to(message)
+        answers.append(await alice.receive_json_from(timeout=5))
+    assert answers[0] == {"type": "error", "error": "not_found", "conversation": hidden}
+    assert answers[1] == {"type": "error", "error": "not_found", "conversation": MISSING}
+    assert await alice.receive_nothing(timeout=0.3)
+    heard = []
+    while not await bob.receive_nothing(timeout=0.5):
+        heard.append(await bob.receive_json_from())
+    assert "agent_alice" not in str(heard) and "Alice" not in str(heard)
+    await alice.disconnect()
+    await bob.disconnect()

@@ -1,7 +1,7 @@
 """Password guessing: the login forms and the API token endpoint answer 429 to a flood and recover after
 the window. Windows are short here and the throttles' clock is moved instead of slept through.
 
-(The web chat widget does not exist yet; its messages will need a rate limit of their own.)
+(The web chat widget's rate limits, per visitor and per address: tests/security/test_webchat.py.)
 """
 
 from __future__ import annotations

@@ -344,7 +344,7 @@ def test_every_forgery_of_a_valid_request_is_refused_and_the_valid_one_still_lan
         )
     assert response.status_code == 200
     assert InboundEvent.objects.get().state == InboundEvent.DONE
-    assert Entry.objects.get().body == valid["Body"]
+    assert Entry.objects.get(kind="message").body == valid["Body"]
 
 
 def test_the_forgery_table_covers_every_parameter() -> None:
@@ -381,7 +381,7 @@ def test_a_number_in_a_messaging_service_pool_validates(
     with django_capture_on_commit_callbacks(execute=True):
         response = twilio_post(PATH, twilio_fixture("inbound_messaging_service"))
     assert response.status_code == 200
-    assert Entry.objects.get().body == "Do you ship to Canada?"
+    assert Entry.objects.get(kind="message").body == "Do you ship to Canada?"
 
 
 @pytest.mark.django_db

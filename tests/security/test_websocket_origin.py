@@ -5,8 +5,8 @@ cookie with a foreign, missing or `null` Origin is refused at the handshake (HTT
 origin that differs from the hub's only by port or scheme (such a page is same-site, so the browser does
 send it the cookie). The hub's own origin connects, so the refusals are not a socket that refuses all.
 
-/ws/webchat/<widget_key>/ does not exist yet: when it does, it checks the inbox's allowed origins and
-needs the same table here.
+/ws/webchat/<widget_key>/ is embedded by other sites: it opens only for the origins its inbox allows
+(the same table, over the same real server), never reads the session, and refuses an unknown key.
 """
 
 from __future__ import annotations
@@ -101,3 +101,39 @@ def test_a_page_served_from_another_allowed_host_name_connects_to_that_name(live
         handshake(port, cookie, [f"http://127.0.0.1:{port}"], host="localhost") == "hello"
     )  # PUBLIC_BASE_URL
     assert handshake(port, cookie, ["http://localhost:1"], host="localhost") == 403
+
+
+def widget_handshake(port: int, key: str, origins: list[str], cookie: str = "") -> int | str:
+    headers = [*(("Origin", origin) for origin in origins), *((("Cookie", cookie),) if cookie else ())]
+    try:
+        with connect(
+            f"ws://127.0.0.1:{port}/ws/webchat/{key}/", additional_headers=headers, open_timeout=10
+        ) as s:
+            s.send(json.dumps({"type": "hello"}))
+            return str(json.loads(s.recv(timeout=10))["type"])
+    except InvalidStatus as refused:
+        return refused.response.status_code
+
+
+def test_only_the_origins_a_web_chat_inbox_allows_open_its_widget_socket(live_web) -> None:
+    from conversations.models import Inbox
+
+    port, cookie = live_web["port"], live_web["cookie"]
+    shop = "https://shop.example.test"
+    key = Inbox.objects.create(name="Shop chat", kind=Inbox.WEBCHAT, allowed_origins=[shop]).widget_key
+    refused = {
+        "foreign site": ["https://evil.example.test"],
+        "no Origin": [],
+        "null (sandboxed iframe, file://)": ["null"],
+        "the hub's own origin (not in the list)": [f"http://127.0.0.1:{port}"],
+        "http instead of https": ["http://shop.example.test"],
+        "another port": ["https://shop.example.test:8443"],
+        "a subdomain": ["https://www.shop.example.test"],
+        "the shop's host as a prefix": ["https://shop.example.test.evil.example.test"],
+    }
+    answers = {name: widget_handshake(port, key, origins) for name, origins in refused.items()}
+    assert answers == dict.fromkeys(refused, 403)
+    assert widget_handshake(port, "no-such-key", [shop]) == 403
+    assert widget_handshake(port, key, [shop]) == "welcome"
+    # The agent's session cookie changes nothing: the widget socket never reads it.
+    assert widget_handshake(port, key, ["https://evil.example.test"], cookie=cookie) == 403

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from channels_adapters.inbound import inbox_default
 from channels_adapters.models import TwilioAccount
+from contacts.addresses import EXTERNAL
+from contacts.models import Identity
 from contacts.services import contact_resolve
 from conversations.models import AgentProfile, Conversation, Entry, Inbox, Team
 from conversations.services import (
@@ -25,6 +27,7 @@ from conversations.services import (
 )
 
 DEMO_USERNAME = "alex"
+DEMO_SHOP_USER_ID = "shop-user-1001"  # Dana's id on the demo shop's site
 
 
 class Command(BaseCommand):
@@ -54,6 +57,8 @@ class Command(BaseCommand):
                     f"--body 'Hello!'\n"
                     f"  Call yourself: .venv/bin/python manage.py simulate_call --from '+1 415 555 0142' "
                     f"--voicemail 'Please call me back'\n"
+                    f"  Chat with yourself: python3 -m http.server 8080 -d {settings.VAR_DIR / 'webchat-demo'} "
+                    f"and open http://127.0.0.1:8080/\n"
                 )
             )
         else:
@@ -88,6 +93,16 @@ class Command(BaseCommand):
             name="Support email", kind=Inbox.EMAIL, address="support@shoes.example", team=support
         )
         inbox_default()
+        # Web chat: a page served from another port on this machine may embed the widget
+        # (`python -m http.server 8080` in a folder with an HTML file holding the snippet).
+        webchat = Inbox.objects.create(
+            name="Shoes web chat",
+            kind=Inbox.WEBCHAT,
+            team=support,
+            allowed_origins=[f"http://{h}:{p}" for h in ("127.0.0.1", "localhost") for p in (8080, 5500)],
+            widget_greeting="Hi! Questions about sizes, orders or returns? Ask away.",
+            identity_secret=secrets.token_urlsafe(24),
+        )
 
         alex = self._user(DEMO_USERNAME, "Alex", "Rivera", password, AgentProfile.ADMIN, [support, sales])
         sam = self._user("sam", "Sam", "Lee", secrets.token_urlsafe(12), AgentProfile.AGENT, [support])
@@ -168,6 +183,54 @@ class Command(BaseCommand):
             author=alex,
         )
         conversation_set_status(conversation=priya, status=Conversation.RESOLVED, by=alex)
+        # A few weeks of resolved episodes, answered and rated, for the performance report.
+        from reports.demo import demo_performance_load
+
+        demo_performance_load(inboxes=[support_line, sales_line], agents=[sam, alex], now=now)
+
+        # Dana bought the blue runners (and had before): an event from the shop, and a loyal customer.
+        from lifecycle.demo import demo_histories_load
+        from lifecycle.services import touchpoint_record
+
+        for order, days in (("3921", 40), ("4417", 1)):
+            touchpoint_record(
+                contact=dana.contact,
+                type="purchase",
+                client_key=f"demo-shop-{order}",
+                occurred_at=now - timedelta(days=days),
+                payload={"order": order},
+            )
+        # Sixty more customers over four months, taken some way down the funnel: Reports → Funnel has a shape.
+        demo_histories_load(now=now, inboxes=[support_line, sales_line], agents=[alex, sam])
+
+        # Dana is a logged-in customer of the shop: the shop's user id, for Hub.identify with a valid hash.
+        Identity.objects.create(
+            contact=dana.contact, kind=EXTERNAL, address=DEMO_SHOP_USER_ID, raw_address=DEMO_SHOP_USER_ID
+        )
+        self._webchat_help(webchat)
+
+    def _webchat_help(self, inbox: Inbox) -> None:
+        """A page to try the widget from another origin: the embed tag, and identify as Dana with a valid hash.
+
+        A real site renders the hash on its server for the logged-in user; the demo writes Dana's into the page.
+        """
+        from channels_adapters.webchat.identity import user_hash
+
+        digest = user_hash(secret=inbox.identity_secret, value=DEMO_SHOP_USER_ID)
+        folder = settings.VAR_DIR / "webchat-demo"
+        folder.mkdir(parents=True, exist_ok=True)
+        identify = (
+            f"Hub.identify({{user_id: '{DEMO_SHOP_USER_ID}', name: 'Dana Whitaker', user_hash: '{digest}'}})"
+        )
+        (folder / "index.html").write_text(
+            "<!doctype html>\n<html lang=en><meta charset=utf-8>"
+            '<meta name=viewport content="width=device-width, initial-scale=1">'
+            "<title>Trail Shoes: pricing</title>\n"
+            "<h1>Trail Shoes</h1><p>A plain page on another origin, embedding the hub's web chat.</p>\n"
+            f'<button onclick="{identify}">Log in as Dana (a valid user_hash)</button>\n'
+            f'<script src="{settings.PUBLIC_BASE_URL}/widget.js" data-widget-key="{inbox.widget_key}" async>'
+            "</script>\n"
+        )
 
     def _user(
         self, username: str, first: str, last: str, password: str, role: str, teams: list[Team]

@@ -245,6 +245,22 @@ def test_a_missed_call_waits_until_an_agent_writes_and_reopens_a_resolved_thread
 
 
 @pytest.mark.django_db
+def test_a_blocked_callers_missed_call_is_recorded_but_reopens_nothing(
+    voice_post, inbox_support, agent_alice
+) -> None:
+    from conversations.services import conversation_block, conversation_set_status
+
+    conversation = sms_in(inbox_support, "Hello", phone=CUSTOMER).conversation
+    conversation_set_status(conversation=conversation, status="resolved", by=agent_alice)
+    conversation_block(conversation=conversation, blocked=True, by=agent_alice)
+    voice_post(INCOMING, twilio_fixture("voice_incoming"))
+    voice_post(STATUS, twilio_fixture("voice_status_completed"))
+    assert call_entry().data["call_label"] == "Missed call"
+    conversation = thread_of(CUSTOMER)
+    assert conversation.status == "resolved" and not conversation.is_unanswered
+
+
+@pytest.mark.django_db
 def test_every_change_of_the_call_is_broadcast_as_the_same_entry(voice_post, inbox_support) -> None:
     voice_post(INCOMING, twilio_fixture("voice_incoming"))
     voice_post(STATUS, twilio_fixture("voice_status_completed"))

@@ -1,0 +1,1 @@
+"""Web chat: the embeddable widget (widget.js), its websocket consumer, visitor identity."""

@@ -1,0 +1,85 @@
+"""A web chat inbox's settings: checked the same way from the admin, the settings page and the API."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from config.errors import ValidationError
+from config.websocket import origin_normalized
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+GREETING_MAX = 500
+
+
+def origins_clean(value: Any) -> list[str]:
+    """A list of origins (`https://shop.example.com`), each as a browser sends it, without duplicates."""
+    if isinstance(value, str):
+        value = [line for line in re.split(r"[\s,]+", value) if line]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError("allowed_origins is a list of origins such as https://shop.example.com.")
+    cleaned: list[str] = []
+    for item in value:
+        origin = item.strip().rstrip("/")
+        if origin_normalized(origin) is None:
+            raise ValidationError(
+                f"{item!r} is not an origin: write the scheme and host (and port if not the default), "
+                "such as https://shop.example.com, with no path."
+            )
+        if origin.lower() not in cleaned:
+            cleaned.append(origin.lower())
+    if len(cleaned) > 50:
+        raise ValidationError("At most 50 allowed origins.")
+    return cleaned
+
+
+def widget_settings_validate(*, inbox: Any) -> None:
+    """Refuse, with what to fix, settings the widget could not use."""
+    inbox.allowed_origins = origins_clean(inbox.allowed_origins or [])
+    if not _COLOR.match(inbox.widget_color or ""):
+        raise ValidationError(f"{inbox.widget_color!r} is not a color; write it as #2563eb.")
+    if len(inbox.widget_greeting or "") > GREETING_MAX:
+        raise ValidationError(f"The greeting can be at most {GREETING_MAX} characters.")
+    if inbox.identity_secret and len(inbox.identity_secret) < 16:
+        raise ValidationError("The identity secret must be at least 16 characters.")
+
+
+def widget_settings_update(*, inbox: Any, form: Any) -> Any:
+    """An admin's web chat settings from the settings page: each field checked, all saved or none."""
+    import json
+
+    from django.core.exceptions import ValidationError as ModelError
+
+    from conversations.models import Inbox
+
+    if inbox.kind != Inbox.WEBCHAT:
+        raise ValidationError("Only a web chat inbox has widget settings.")
+    inbox.allowed_origins = origins_clean(str(form.get("allowed_origins", "")))
+    inbox.widget_greeting = str(form.get("widget_greeting", "")).strip()
+    inbox.widget_color = str(form.get("widget_color", "")).strip() or "#2563eb"
+    inbox.time_zone = str(form.get("time_zone", "")).strip() or "UTC"
+    hours = str(form.get("business_hours", "")).strip()
+    try:
+        inbox.business_hours = json.loads(hours) if hours else {}
+    except json.JSONDecodeError:
+        raise ValidationError(
+            'Business hours are JSON, e.g. {"mon": [["09:00", "17:00"]]}; leave empty for always open.'
+        ) from None
+    secret = str(form.get("identity_secret", "")).strip()
+    if secret:
+        inbox.identity_secret = secret
+    try:
+        inbox.clean()
+    except ModelError as error:
+        raise ValidationError(" ".join(error.messages)) from error
+    inbox.save(
+        update_fields=[
+            "allowed_origins",
+            "widget_greeting",
+            "widget_color",
+            "time_zone",
+            "business_hours",
+            "identity_secret",
+        ]
+    )
+    return inbox

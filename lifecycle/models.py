@@ -1,0 +1,148 @@
+"""Where each contact stands in the funnel, how it got there, what happened elsewhere, and the leaks."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from contacts.models import Contact
+from conversations.models import Conversation, Entry, Inbox
+
+
+class Stage(models.Model):
+    """One step of the lifecycle; the main line is the funnel, the rest (lost, churned) sit beside it."""
+
+    key = models.SlugField(max_length=32, unique=True, help_text="Fixed once created; the rules use it")
+    name = models.CharField(max_length=64)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order along the funnel")
+    on_main_line = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-on_main_line", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactStage(models.Model):
+    """The contact's current stage, and the facts of their first contact the funnel breaks down by."""
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="lifecycle")
+    stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="holders")
+    entered_at = models.DateTimeField(null=True, blank=True)
+    # The furthest main-line stage ever reached, so cohorts count how far each got in one pass.
+    furthest_stage = models.ForeignKey(
+        Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_contact_at = models.DateTimeField()
+    first_channel = models.CharField(max_length=16, blank=True, help_text="sms, email, ... or api")
+    first_inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["stage", "entered_at"], name="contact_stage_current"),
+            models.Index(fields=["first_contact_at"], name="contact_stage_first_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in {self.stage_id}"
+
+
+class StageChange(models.Model):
+    """One move of a contact between stages: the funnel report is computed from these rows."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_stage = models.ForeignKey(Stage, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+    # When the contact moved on from `to_stage` (null while they are still in it): time in stage is left_at - at.
+    left_at = models.DateTimeField(null=True, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rule = models.CharField(max_length=32, blank=True, help_text="Empty for a move by hand")
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["at", "to_stage", "contact"], name="stage_change_period"),
+            models.Index(fields=["contact", "-at"], name="stage_change_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.from_stage_id} -> {self.to_stage_id}"
+
+
+class Touchpoint(models.Model):
+    """Something that happened elsewhere (a purchase, a store visit, a demo booked), posted through the API."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="touchpoints")
+    type = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    payload = models.JSONField(default=dict, blank=True)
+    client_key = models.CharField(
+        max_length=200, help_text="The caller's id for it: posting it again is a no-op"
+    )
+    entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client_key"], name="touchpoint_unique_client_key")]
+        indexes = [models.Index(fields=["contact", "type"], name="touchpoint_contact_type")]
+
+    def __str__(self) -> str:
+        return f"{self.type} of {self.contact_id}"
+
+
+class LeakSettings(models.Model):
+    """The thresholds managers set (one row). The unanswered-message target lives on each inbox."""
+
+    callback_minutes = models.PositiveIntegerField(
+        default=60, help_text="Business minutes a missed call or voicemail may wait for a call back"
+    )
+    stale_lead_days = models.PositiveIntegerField(
+        default=7, help_text="Days a lead or opportunity may go without a message or call"
+    )
+    customer_followup_days = models.PositiveIntegerField(
+        default=3, help_text="Days after converting within which a new customer hears from us"
+    )
+    digest_hour_utc = models.PositiveSmallIntegerField(default=8, help_text="When the daily digest goes out")
+    digest_sent_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "leak settings"
+
+    def __str__(self) -> str:
+        return "Leak thresholds"
+
+
+class Leak(models.Model):
+    """A contact falling through, as the periodic detector saw it: remembered so each is alerted once."""
+
+    UNANSWERED, CALLBACK, STALE_LEAD, NO_FOLLOWUP = "unanswered", "callback", "stale_lead", "no_followup"
+    KIND_CHOICES = [
+        (UNANSWERED, "Message unanswered"),
+        (CALLBACK, "Call not returned"),
+        (STALE_LEAD, "Lead gone quiet"),
+        (NO_FOLLOWUP, "New customer not followed up"),
+    ]
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    since = models.DateTimeField()
+    detected_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "kind"], condition=Q(resolved_at__isnull=True), name="leak_one_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.conversation_id}"

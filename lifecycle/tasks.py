@@ -1,0 +1,21 @@
+"""Celery tasks of the lifecycle app: thin."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task
+def detect_leaks() -> int:
+    """Find who is falling through the funnel now; alert the new ones. Returns how many are new."""
+    from lifecycle.services import leaks_detect
+
+    return leaks_detect().new
+
+
+@shared_task
+def send_leak_digest() -> bool:
+    """The managers' daily digest, once a day after the configured hour (run hourly)."""
+    from lifecycle.services import leaks_digest_send
+
+    return leaks_digest_send()

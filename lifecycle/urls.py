@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from lifecycle import views
+
+urlpatterns = [
+    path("reports/funnel/", views.funnel_page, name="reports-funnel"),
+    path("reports/funnel/export.csv", views.funnel_csv, name="reports-funnel-csv"),
+    path("reports/funnel/stages/", views.stages_page, name="reports-funnel-stages"),
+    path("reports/leaks/", views.leaks_page, name="reports-leaks"),
+    path("reports/leaks/settings/", views.leak_settings_save, name="reports-leaks-settings"),
+    path("inbox/<int:conversation_id>/stage/", views.stage_set, name="inbox-stage"),
+]

@@ -1,0 +1,253 @@
+"""Reports → Funnel and Leaks, the stages' settings, and the stage control of the thread header: thin views."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from config.errors import HubError, ValidationError
+from conversations.models import Inbox
+from conversations.selectors import agent_is_admin, agent_sees_everything, conversation_visible_to
+from conversations.services import conversation_get_visible
+from conversations.views import agent_required, manager_required
+from lifecycle import charts
+from lifecycle.models import Stage
+from lifecycle.selectors import (
+    BREAKDOWNS,
+    FunnelReport,
+    funnel_report,
+    leak_settings,
+    leaks_current,
+    period_parse,
+    stages_ordered,
+)
+from lifecycle.services import (
+    inbox_target_set,
+    leak_settings_update,
+    stage_create,
+    stage_delete,
+    stage_move,
+    stage_update,
+)
+
+View = Callable[..., HttpResponseBase]
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@require_GET
+@manager_required
+def funnel_page(request: HttpRequest) -> HttpResponse:
+    context: dict[str, Any] = {
+        "start": request.GET.get("start", ""),
+        "end": request.GET.get("end", ""),
+        "is_admin": agent_is_admin(request.user),
+        "breakdown_names": BREAKDOWNS,
+    }
+    try:
+        period = period_parse(start=context["start"], end=context["end"])
+    except ValidationError as error:
+        context["error"] = error.message
+        return render(request, "lifecycle/funnel.html", context, status=400)
+    report = funnel_report(period=period)
+    context.update(
+        {
+            "report": report,
+            "start": period.first_day.isoformat(),
+            "end": period.last_day.isoformat(),
+            "funnel_chart": charts.funnel_svg([(row.stage.name, row.reached) for row in report.main]),
+            "trend_chart": charts.trend_svg(
+                report.buckets,
+                [(row.stage.name, report.trend.get(row.stage.pk, [])) for row in report.main + report.side],
+            ),
+            "legend": [(row.stage.name, charts.color(n)) for n, row in enumerate(report.main + report.side)],
+        }
+    )
+    return render(request, "lifecycle/funnel.html", context)
+
+
+@require_GET
+@manager_required
+def funnel_csv(request: HttpRequest) -> HttpResponse:
+    try:
+        period = period_parse(start=request.GET.get("start", ""), end=request.GET.get("end", ""))
+    except ValidationError as error:
+        return HttpResponse(error.message, status=400, content_type="text/plain; charset=utf-8")
+    report = funnel_report(period=period)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"funnel-{period.first_day.isoformat()}-{period.last_day.isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    _write_csv(csv.writer(response), report)
+    return response
+
+
+def _write_csv(out: Any, report: FunnelReport) -> None:
+    out.writerow(["section", "stage", "contacts now", "entered in period", "reached in period",
+                  "conversion to next", "median seconds in stage"])  # fmt: skip
+    for row in report.main + report.side:
+        out.writerow(
+            [
+                "stage",
+                row.stage.name,
+                row.now,
+                row.entered,
+                row.reached if row.stage.on_main_line else "",
+                "" if row.conversion is None else f"{row.conversion:.4f}",
+                "" if row.median_seconds is None else round(row.median_seconds),
+            ]
+        )
+    out.writerow(["stage", "(no stage)", report.no_stage_now, "", "", "", ""])
+    names = [row.stage.name for row in report.main]
+    for dimension, rows in report.breakdowns.items():
+        out.writerow([])
+        out.writerow([f"by {dimension}", "value", *names])
+        for breakdown in rows:
+            out.writerow([f"by {dimension}", breakdown.label, *breakdown.reached])
+    out.writerow([])
+    out.writerow(["cohort", "month of first contact", "contacts", *names])
+    for cohort in report.cohorts:
+        out.writerow(["cohort", cohort.month.strftime("%Y-%m"), cohort.size, *cohort.reached])
+    out.writerow([])
+    out.writerow([f"trend by {report.bucket_size}", "stage", *(day.isoformat() for day in report.buckets)])
+    for row in report.main + report.side:
+        out.writerow([f"trend by {report.bucket_size}", row.stage.name, *report.trend.get(row.stage.pk, [])])
+
+
+@require_GET
+@agent_required
+def leaks_page(request: HttpRequest) -> HttpResponse:
+    """The contacts falling through right now; an agent sees those of their threads, managers all."""
+    manager = agent_sees_everything(request.user)
+    return render(
+        request,
+        "lifecycle/leaks.html",
+        {
+            "leaks": leaks_current(visible=None if manager else conversation_visible_to(request.user)),
+            "manager": manager,
+            "thresholds": leak_settings(),
+            "inboxes": Inbox.objects.order_by("name") if manager else [],
+            "is_admin": agent_is_admin(request.user),
+            "error": request.GET.get("error", ""),
+            "saved": request.GET.get("saved") == "1",
+        },
+    )
+
+
+@require_POST
+@manager_required
+def leak_settings_save(request: HttpRequest) -> HttpResponse:
+    try:
+        leak_settings_update(
+            callback_minutes=_int(request.POST.get("callback_minutes")),
+            stale_lead_days=_int(request.POST.get("stale_lead_days")),
+            customer_followup_days=_int(request.POST.get("customer_followup_days")),
+            digest_hour_utc=_int(request.POST.get("digest_hour_utc"), minimum=0),
+        )
+        for inbox in Inbox.objects.all():
+            value = request.POST.get(f"inbox_{inbox.pk}")
+            if value is not None and value != str(inbox.target_response_minutes):
+                inbox_target_set(inbox=inbox, minutes=_int(value))
+    except ValidationError as error:
+        return _back("/reports/leaks/", error.message)
+    return redirect("/reports/leaks/?saved=1#thresholds")
+
+
+def _int(value: str | None, *, minimum: int = 1) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValidationError("Thresholds are whole numbers.") from None
+    if number < minimum:
+        raise ValidationError(f"Thresholds are at least {minimum}.")
+    return number
+
+
+def _back(path: str, error: str) -> HttpResponse:
+    from urllib.parse import urlencode
+
+    return redirect(f"{path}?{urlencode({'error': error})}")
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def stages_page(request: HttpRequest) -> HttpResponse:
+    """The admin edits the lifecycle: names, order, main line; adds and deletes stages."""
+    admin = agent_is_admin(request.user)
+    if request.method == "POST":
+        if not admin:
+            raise PermissionDenied("Only admins change the lifecycle stages.")
+        try:
+            _stages_change(request)
+        except ValidationError as error:
+            return _back("/reports/funnel/stages/", error.message)
+        return redirect("/reports/funnel/stages/")
+    return render(
+        request,
+        "lifecycle/stages.html",
+        {
+            "stages": stages_ordered(),
+            "admin": admin,
+            "is_admin": admin,
+            "error": request.GET.get("error", ""),
+        },
+    )
+
+
+def _stages_change(request: HttpRequest) -> None:
+    action = request.POST.get("action", "")
+    main = request.POST.get("on_main_line") == "1"
+    if action == "create":
+        stage_create(
+            key=request.POST.get("key", ""),
+            name=request.POST.get("name", ""),
+            position=_int(request.POST.get("position"), minimum=0),
+            on_main_line=main,
+        )
+        return
+    stage = Stage.objects.filter(pk=_int(request.POST.get("stage"))).first()
+    if stage is None:
+        raise ValidationError("That stage no longer exists; reload the page.")
+    if action == "update":
+        stage_update(
+            stage=stage,
+            name=request.POST.get("name", ""),
+            position=_int(request.POST.get("position"), minimum=0),
+            on_main_line=main,
+        )
+    elif action == "delete":
+        target = request.POST.get("move_to", "")
+        move_to = Stage.objects.filter(pk=int(target)).first() if target.isdigit() else None
+        stage_delete(stage=stage, by=_user(request), move_to=move_to)
+    else:
+        raise ValidationError("Unknown action.")
+
+
+@require_POST
+@agent_required
+def stage_set(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The thread header's control: move the customer to another stage by hand."""
+    conversation = conversation_get_visible(user=_user(request), conversation_id=conversation_id)
+    stage = Stage.objects.filter(key=request.POST.get("stage", "")).first()
+    if stage is None:
+        return JsonResponse({"error": "No such stage; reload the page.", "code": "invalid"}, status=400)
+    try:
+        stage_move(
+            contact=conversation.contact,
+            stage=stage,
+            by=_user(request),
+            reason=request.POST.get("reason", ""),
+        )
+    except HubError as error:
+        return JsonResponse({"error": error.message, "code": error.code}, status=error.status_code)
+    return JsonResponse({"ok": True, "stage": stage.key})

@@ -22,11 +22,32 @@ def contact_surviving(contact: Contact) -> Contact:
     return contact
 
 
+def contact_surviving_locked(contact: Contact) -> Contact:
+    """Inside a transaction: the surviving contact with its row locked until the transaction ends.
+
+    A merge locks both contacts before it moves their threads' entries, so a caller that appends to the
+    thread of the contact returned here either goes first (and its entry is moved with the rest) or waits
+    and is handed the survivor; never a thread that was merged away a moment ago. Outside a transaction
+    there is nothing to hold the lock: the merge tombstones are followed as they are.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        return contact_surviving(contact)
+    seen: set[int] = set()
+    while True:
+        locked = Contact.objects.select_for_update().get(pk=contact.pk)
+        if locked.merged_into_id is None or locked.pk in seen:
+            return locked
+        seen.add(locked.pk)
+        contact = Contact(pk=locked.merged_into_id)
+
+
 def contact_resolve(*, kind: str, address: str, name: str = "") -> tuple[Contact, Identity]:
     """Who is this verified address? The owning contact, created with its identity the first time it is seen.
 
     Safe under concurrency: two events from a new number at once make one contact (the unique constraint
-    on verified identities decides, and the loser reads the winner's row).
+    on verified identities decides, and the loser reads the winner's row); and, inside a transaction, the
+    contact is locked, so a merge of this contact finishing meanwhile cannot leave the caller's next entry
+    in the merged-away thread (contact_surviving_locked).
     """
     normalized = addresses.normalize(kind, address)
     now = timezone.now()
@@ -49,7 +70,7 @@ def contact_resolve(*, kind: str, address: str, name: str = "") -> tuple[Contact
             identity = _verified_identity(normalized)
             if identity is None:
                 raise
-    contact = contact_surviving(identity.contact)
+    contact = contact_surviving_locked(identity.contact)
     Identity.objects.filter(pk=identity.pk).update(last_seen_at=now)
     if name and not contact.name:
         contact.name = name[:200]

@@ -33,7 +33,7 @@ from channels_adapters.outbound import outbound_entry_queue
 from config.errors import ChannelRuleError, HubError, ValidationError
 from contacts import addresses
 from contacts.models import Contact, Identity
-from contacts.services import contact_resolve, contact_surviving
+from contacts.services import contact_resolve, contact_surviving, contact_surviving_locked
 from conversations.assignment import conversation_route_inbound
 from conversations.models import Attachment, Conversation, Entry, Inbox
 from conversations.selectors import inbox_visible_to
@@ -114,7 +114,7 @@ def email_inbound_record(*, message: InboundMessage, received_at: datetime) -> E
 
     sender = message.sender
     if answered is not None:
-        contact = contact_surviving(answered.conversation.contact)
+        contact = contact_surviving_locked(answered.conversation.contact)
         data["answers_entry"] = answered.pk
         if sender and not auto:
             _identity_offer(contact, sender, data)

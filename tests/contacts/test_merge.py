@@ -183,3 +183,62 @@ def test_a_merge_can_be_undone(texted_then_emailed, agent_alice) -> None:
     for thread in (texted, emailed):
         assert Entry.objects.filter(conversation=thread, event_type="contact.unmerged").count() == 1
     assert contact_resolve(kind="email", address="dana.whitfield@contoso.example")[0].pk == restored.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_recorded_while_its_sender_is_being_merged_lands_in_the_surviving_thread(
+    inbox_support, agent_alice
+) -> None:
+    """The race the web chat login met: a worker records a customer's message while an agent (or the
+    widget's Hub.identify) merges that customer away. The message must land in the thread that survives,
+    never in the tombstone."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from channels_adapters.base import InboundMessage
+    from channels_adapters.inbound import inbound_message_record
+
+    anonymous = sms_in(inbox_support, "first, from a second phone", phone="+14155550143").conversation
+    dana = sms_in(inbox_support, "Dana's usual phone", phone="+14155550142").conversation
+    merged, release = threading.Event(), threading.Event()
+
+    def merge() -> None:
+        try:
+            with transaction.atomic():
+                contact_merge(
+                    source=Contact.objects.get(pk=anonymous.contact_id), into=dana.contact, by=agent_alice
+                )
+                merged.set()  # moved, not yet committed: the worker below starts now
+                release.wait(10)
+                time.sleep(0.3)  # the worker is waiting on the merge's locks by now
+        finally:
+            connection.close()
+
+    merger = threading.Thread(target=merge)
+    merger.start()
+    try:
+        assert merged.wait(10)
+        release.set()
+        with transaction.atomic():
+            entry = inbound_message_record(
+                message=InboundMessage(
+                    channel="sms",
+                    sender_kind="phone",
+                    sender="+14155550143",
+                    recipient=inbox_support.address,
+                    body="Where is my order?",
+                    provider="twilio",
+                    provider_id="SM-race",
+                ),
+                received_at=timezone.now(),
+            )
+    finally:
+        release.set()
+        merger.join()
+    assert entry.conversation_id == dana.pk
+    bodies = Entry.objects.filter(conversation=dana, kind="message").values_list("body", flat=True)
+    assert set(bodies) == {"first, from a second phone", "Dana's usual phone", "Where is my order?"}
+    assert not Entry.objects.filter(conversation=anonymous).exists()

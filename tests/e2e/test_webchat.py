@@ -163,7 +163,13 @@ def test_a_logged_in_customer_identified_with_a_valid_hash_sees_their_history_jo
         ["Is the blue trail runner back in size 9?", "Where is my order?"], timeout=15_000
     )
     expect(visitor.locator(".meta", has_text="by SMS")).to_be_visible()
-    assert Entry.objects.filter(conversation__contact=contact, body="Where is my order?").exists()
+    # The worker records the message a moment after "Sent", before or after the merge: either way it
+    # lands in Dana's thread, never in the anonymous one merged away.
+    wait_until(
+        lambda: Entry.objects.filter(conversation__contact=contact, body="Where is my order?").exists(),
+        timeout=30,
+        message="the chat message joins Dana's thread",
+    )
     visitor.context.close()
 
 

@@ -156,6 +156,12 @@
     const existing = $("thread-header");
     if (!header || !existing) return;
     if (Number(existing.dataset.version) > Number(header.dataset.version)) return;
+    // The header is drawn once for every agent watching; "Take it" is left out here on one's own thread.
+    const assign = header.querySelector("form.assign");
+    if (assign && assign.dataset.assignee && assign.dataset.assignee === document.body.dataset.user) {
+      const take = assign.querySelector("button[value=me]");
+      if (take) take.remove();
+    }
     existing.replaceWith(header);
     localizeTimes(header);
   }

@@ -83,3 +83,20 @@ def test_hostile_text_is_shown_as_text(live_hub, page: Page) -> None:
     row.locator("a").click()
     expect(page.locator(".entry-body", has_text="<script>")).to_be_visible()
     assert page.evaluate("window.__xss") is None
+
+
+def test_a_thread_the_agent_took_never_offers_take_it_again_after_a_live_redraw(live_hub, page: Page) -> None:
+    live_hub.login(page)
+    text(live_hub, "Do you ship to Canada?", "SM" + "d4" * 16)
+    row = page.locator("#conversation-list .conversation-row", has_text="ship to Canada")
+    expect(row).to_be_visible(timeout=10_000)
+    row.locator("a").click()
+    page.wait_for_selector("#connection[data-state=live]")
+    header = page.locator("#thread-header")
+    header.get_by_role("button", name="Take it").click()
+    expect(header.locator("#thread-assignee")).not_to_have_text("nobody", timeout=10_000)
+    # The customer writes again: the header is redrawn from the frame every watching agent gets.
+    text(live_hub, "And to Mexico?", "SM" + "e5" * 16)
+    expect(page.locator(".entry", has_text="And to Mexico?")).to_be_visible(timeout=10_000)
+    expect(header.get_by_role("button", name="Unassign")).to_be_visible()
+    expect(header.get_by_role("button", name="Take it")).to_have_count(0)

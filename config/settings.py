@@ -140,6 +140,11 @@ if DATABASE_URL:
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        # No JIT compilation: the hub's costliest statements (search over millions of entries, the year's
+        # funnel) cross PostgreSQL's JIT cost threshold and then spend 30-240 ms compiling, every time, for
+        # less than that back (bench/scale.py --search, bench/funnel.py). A DATABASE_URL's own
+        # `?options=` wins.
+        DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         # A one-shot process (the MTA's ingest_email pipe) gains nothing from a pool, and fails faster without one.
         one_shot = len(sys.argv) > 1 and sys.argv[1] == "ingest_email"

@@ -235,6 +235,10 @@ def contact_merge(*, source: Contact, into: Contact, by: Any = None) -> Contact:
         src.merged_into = dst
         src.save(update_fields=["merged_into", "updated_at"])
         dst.labels.add(*src.labels.all())
+        # One person, one lifecycle: the funnel must not count the merged-away contact as well.
+        from lifecycle.services import stage_merge
+
+        stage_undo = stage_merge(source=src, into=dst, by=by, at=now)
 
         who = (by.get_full_name() or by.get_username()) if by is not None else "The hub"
         src_name = src.name or (moved_addresses[0] if moved_addresses else f"Contact {src.pk}")
@@ -250,6 +254,7 @@ def contact_merge(*, source: Contact, into: Contact, by: Any = None) -> Contact:
                 "merged_conversation": src_conv.pk,
                 "addresses": moved_addresses,
                 "entries": moved_entries,
+                "lifecycle": stage_undo,
             },
             created_at=now,
         )
@@ -311,6 +316,10 @@ def contact_unmerge(*, merged: Contact, by: Any = None) -> Contact:
         )
         moved = theirs.update(conversation=src_conv)
         Episode.objects.filter(pk__in=episode_ids - ours).update(conversation=src_conv)
+        if merge_event is not None:
+            from lifecycle.services import stage_unmerge
+
+            stage_unmerge(source=src, into=dst, undo=merge_event.data.get("lifecycle") or {})
         src.merged_into = None
         src.save(update_fields=["merged_into", "updated_at"])
         last = (

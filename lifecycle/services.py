@@ -34,6 +34,7 @@ logger = logging.getLogger("hub.lifecycle")
 PAYLOAD_MAX_BYTES = 4096
 FUTURE_SLACK = timedelta(minutes=5)
 RULE_FIRST_INBOUND, RULE_PURCHASE, RULE_REPEAT_PURCHASE = "first_inbound", "purchase", "repeat_purchase"
+RULE_MERGE = "merge"
 
 
 def _who(user: User | None) -> str:
@@ -163,6 +164,115 @@ def stage_move(
             created_at=at,
         )
     return change
+
+
+def stage_merge(*, source: Contact, into: Contact, by: User | None, at: datetime) -> dict[str, Any]:
+    """Two contacts became one (contact_merge, inside its transaction): one lifecycle, counted once.
+
+    The merged-away contact's stage history joins the survivor's and its stage row goes, so the funnel
+    never counts one person twice. A survivor without a stage simply takes the other's. Otherwise it keeps
+    the earlier first contact and the furthest stage either reached, and moves forward (never back) when
+    the other was further along the main line. Returns what stage_unmerge needs, kept in the merge event.
+    """
+    row = (
+        ContactStage.objects.select_for_update(of=("self",))
+        .select_related("stage")
+        .filter(contact=source)
+        .first()
+    )
+    if row is None:
+        return {}
+    changes = list(StageChange.objects.filter(contact=source).values_list("pk", flat=True))
+    survivor = (
+        ContactStage.objects.select_for_update(of=("self",))
+        .select_related("stage", "furthest_stage")
+        .filter(contact=into)
+        .first()
+    )
+    if survivor is None:
+        StageChange.objects.filter(pk__in=changes).update(contact=into)
+        ContactStage.objects.filter(pk=row.pk).update(contact=into)
+        return {"moved_row": row.pk, "changes": changes}
+    undo: dict[str, Any] = {
+        "row": {
+            "stage": row.stage_id,
+            "entered_at": row.entered_at.isoformat() if row.entered_at else None,
+            "furthest_stage": row.furthest_stage_id,
+            "first_contact_at": row.first_contact_at.isoformat(),
+            "first_channel": row.first_channel,
+            "first_inbox": row.first_inbox_id,
+        },
+        "survivor_before": {
+            "first_contact_at": survivor.first_contact_at.isoformat(),
+            "first_channel": survivor.first_channel,
+            "first_inbox": survivor.first_inbox_id,
+            "furthest_stage": survivor.furthest_stage_id,
+        },
+        "open_change": StageChange.objects.filter(contact=source, left_at__isnull=True)
+        .values_list("pk", flat=True)
+        .first(),
+        "changes": changes,
+    }
+    StageChange.objects.filter(contact=source, left_at__isnull=True).update(left_at=at)
+    StageChange.objects.filter(pk__in=changes).update(contact=into)
+    if row.first_contact_at < survivor.first_contact_at:
+        survivor.first_contact_at = row.first_contact_at
+        survivor.first_channel, survivor.first_inbox_id = row.first_channel, row.first_inbox_id
+    survivor.furthest_stage = _further(survivor.furthest_stage, row.furthest_stage)
+    survivor.save(update_fields=["first_contact_at", "first_channel", "first_inbox", "furthest_stage"])
+    stage = row.stage
+    row.delete()
+    if stage is not None and stage.on_main_line and _forward(survivor.stage, stage):
+        stage_move(
+            contact=into,
+            stage=stage,
+            by=by,
+            rule=RULE_MERGE,
+            reason=f"merged with {source.display_name}, who was further along",
+            at=at,
+        )
+    return undo
+
+
+def stage_unmerge(*, source: Contact, into: Contact, undo: dict[str, Any]) -> None:
+    """Undo stage_merge: the restored contact gets its stage row and its own history back, the survivor
+    its own first contact. A forward move the merge made stays: it happened, and it is in the thread."""
+    if not undo:
+        return
+    StageChange.objects.filter(pk__in=undo.get("changes", []), contact=into).update(contact=source)
+    if "moved_row" in undo:
+        ContactStage.objects.filter(pk=undo["moved_row"], contact=into).update(contact=source)
+        return
+    if undo.get("open_change"):
+        StageChange.objects.filter(pk=undo["open_change"], contact=source).update(left_at=None)
+    saved = undo["row"]
+    ContactStage.objects.update_or_create(
+        contact=source,
+        defaults={
+            "stage_id": saved["stage"],
+            "entered_at": datetime.fromisoformat(saved["entered_at"]) if saved["entered_at"] else None,
+            "furthest_stage_id": saved["furthest_stage"],
+            "first_contact_at": datetime.fromisoformat(saved["first_contact_at"]),
+            "first_channel": saved["first_channel"],
+            "first_inbox_id": saved["first_inbox"],
+        },
+    )
+    survivor = ContactStage.objects.select_related("stage").filter(contact=into).first()
+    if survivor is not None:
+        before = undo["survivor_before"]
+        survivor.first_contact_at = datetime.fromisoformat(before["first_contact_at"])
+        survivor.first_channel, survivor.first_inbox_id = before["first_channel"], before["first_inbox"]
+        furthest = Stage.objects.filter(pk=before["furthest_stage"]).first()
+        now = survivor.stage if survivor.stage is not None and survivor.stage.on_main_line else None
+        survivor.furthest_stage = _further(furthest, now)
+        survivor.save(update_fields=["first_contact_at", "first_channel", "first_inbox", "furthest_stage"])
+
+
+def _further(one: Stage | None, other: Stage | None) -> Stage | None:
+    """The further along the main line of two furthest stages (either may be missing)."""
+    if one is None or (other is not None and other.position > one.position):
+        return other
+    return one
 
 
 def _forward(current: Stage | None, target: Stage) -> bool:

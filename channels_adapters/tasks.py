@@ -76,3 +76,11 @@ def poll_imap_mailboxes() -> int:
     from channels_adapters.email.imap import mailboxes_poll
 
     return mailboxes_poll()
+
+
+@shared_task
+def prune_webchat_uploads() -> int:
+    """Delete web chat uploads no message took (channels_adapters.webchat.services)."""
+    from channels_adapters.webchat.services import webchat_uploads_prune
+
+    return webchat_uploads_prune()

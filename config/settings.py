@@ -261,6 +261,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_adapters.tasks.poll_imap_mailboxes",
         "schedule": schedule(timedelta(seconds=env_int("EMAIL_IMAP_POLL_EVERY_S", 60))),
     },
+    "prune-webchat-uploads": {
+        "task": "channels_adapters.tasks.prune_webchat_uploads",
+        "schedule": schedule(timedelta(hours=6)),
+    },
     "prune-realtime-events": {
         "task": "conversations.tasks.prune_realtime_events",
         "schedule": schedule(timedelta(hours=1)),

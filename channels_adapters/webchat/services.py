@@ -377,6 +377,51 @@ def _uploads_attach(entry: Entry, files: list[Any]) -> None:
         attachment.save()
 
 
+# An upload's reference is good for a day (_uploads_verify); a file no message took is deleted after two.
+UPLOADS_KEPT = timedelta(days=2)
+
+
+def webchat_uploads_prune(*, now: datetime | None = None) -> int:
+    """Delete the files visitors uploaded and never sent, once no message can take them any more.
+
+    Kept whatever their age: files attached to an entry, and files named by a stored message the pipeline
+    has not recorded yet (a backlog costs latency, never a customer's file). Returns how many went.
+    """
+    from django.core.files.storage import default_storage
+
+    from conversations.models import Attachment
+
+    cutoff = (now or timezone.now()) - UPLOADS_KEPT
+    try:
+        visitors, _ = default_storage.listdir("webchat")
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for visitor in visitors:
+        folder = f"webchat/{visitor}"
+        old = [
+            f"{folder}/{name}"
+            for name in default_storage.listdir(folder)[1]
+            if default_storage.get_modified_time(f"{folder}/{name}") < cutoff
+        ]
+        if not old:
+            continue
+        kept = set(Attachment.objects.filter(file__in=old).values_list("file", flat=True))
+        for payload in (
+            InboundEvent.objects.filter(kind=KIND, payload__visitor=visitor)
+            .exclude(state=InboundEvent.DONE)
+            .values_list("payload", flat=True)
+        ):
+            kept.update(
+                str(item.get("path")) for item in payload.get("files") or [] if isinstance(item, dict)
+            )
+        for path in old:
+            if path not in kept:
+                default_storage.delete(path)
+                removed += 1
+    return removed
+
+
 # --- what the visitor reads on the host site --------------------------------------------------------
 def page_clean(raw: Any) -> PageView | None:
     """A page the widget reported: an http(s) URL, a title, the referrer; None for anything else."""

@@ -81,3 +81,52 @@ async def test_files_the_widget_does_not_take_are_refused_with_the_reason(
     assert await sync_to_async(Attachment.objects.count)() == 0
     await visitor.close()
     await other.close()
+
+
+async def test_files_uploaded_and_never_sent_are_deleted_after_two_days_and_sent_ones_stay(
+    visitor_for, inbox_webchat
+) -> None:
+    import os
+    import time
+    from datetime import timedelta
+
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from channels_adapters.models import InboundEvent
+    from channels_adapters.webchat.services import webchat_uploads_prune
+
+    visitor = visitor_for()
+    assert await visitor.connect()
+    token = (await visitor.hello())["visitor"]
+    refs = []
+    for name in ("sent.png", "abandoned.png", "queued.png"):
+        response = await sync_to_async(upload)(inbox_webchat.widget_key, token, name, PNG)
+        assert response.status_code == 201, response.content
+        refs.append(response.json()["upload"])
+    await visitor.send(type="message", id="abcdefgh2", body="Here it is", files=[refs[0]])
+    await visitor.until(lambda f: f["type"] == "message")
+    await visitor.send(type="message", id="abcdefgh3", body="And this one", files=[refs[2]])
+    await visitor.until(lambda f: f.get("id") == "abcdefgh3")
+    await visitor.close()
+
+    def prune() -> tuple[int, int, set[str]]:
+        # The third message is stored but, as if the workers were behind, not recorded yet.
+        queued = InboundEvent.objects.get(idempotency_key__endswith=":abcdefgh3")
+        InboundEvent.objects.filter(pk=queued.pk).update(state=InboundEvent.PENDING)
+        Attachment.objects.filter(entry__data__client_id="abcdefgh3").delete()
+        folder = next(iter(default_storage.listdir("webchat")[0]))
+        paths = [f"webchat/{folder}/{name}" for name in default_storage.listdir(f"webchat/{folder}")[1]]
+        assert len(paths) == 3
+        young = webchat_uploads_prune()
+        aged = time.time() - timedelta(days=3).total_seconds()
+        for path in paths:
+            os.utime(default_storage.path(path), (aged, aged))
+        old = webchat_uploads_prune(now=timezone.now())
+        return young, old, {name for name in default_storage.listdir(f"webchat/{folder}")[1]}
+
+    young, old, left = await sync_to_async(prune)()
+    assert (young, old) == (0, 1)
+    assert len(left) == 2
+    sent = await sync_to_async(Attachment.objects.get)(filename="sent.png")
+    assert sent.file.name.rsplit("/", 1)[1] in left

@@ -121,9 +121,16 @@ def stage_move(
     rule: str = "",
     at: datetime | None = None,
 ) -> StageChange | None:
-    """Move the contact to `stage`; None when nothing moved (already there, or a rule that would go back)."""
+    """Move the contact to `stage`; None when nothing moved (already there, or a rule that would go back).
+
+    A merged-away contact's move is the survivor's. The contact row is locked first, as contact_merge
+    locks it, so a move and a merge of the same person take their turns instead of deadlocking.
+    """
+    from contacts.services import contact_surviving_locked
+
     at = at or timezone.now()
     with transaction.atomic():
+        contact = contact_surviving_locked(contact)
         contact_stage_ensure(contact=contact, at=at, channel="" if rule else "manual")
         row = (
             ContactStage.objects.select_for_update(of=("self",))
@@ -167,12 +174,14 @@ def stage_move(
 
 
 def stage_merge(*, source: Contact, into: Contact, by: User | None, at: datetime) -> dict[str, Any]:
-    """Two contacts became one (contact_merge, inside its transaction): one lifecycle, counted once.
+    """Two contacts became one (contact_merge, inside its transaction, contacts locked): one lifecycle,
+    counted once.
 
     The merged-away contact's stage history joins the survivor's and its stage row goes, so the funnel
-    never counts one person twice. A survivor without a stage simply takes the other's. Otherwise it keeps
-    the earlier first contact and the furthest stage either reached, and moves forward (never back) when
-    the other was further along the main line. Returns what stage_unmerge needs, kept in the merge event.
+    never counts one person twice. The survivor keeps the earlier first contact and the furthest stage
+    either reached; on the main line (or stage-less) it moves forward, never back, when the other was
+    further along; a survivor marked lost or churned stays so. Returns what stage_unmerge needs, kept in
+    the merge event.
     """
     row = (
         ContactStage.objects.select_for_update(of=("self",))
@@ -182,39 +191,27 @@ def stage_merge(*, source: Contact, into: Contact, by: User | None, at: datetime
     )
     if row is None:
         return {}
-    changes = list(StageChange.objects.filter(contact=source).values_list("pk", flat=True))
     survivor = (
         ContactStage.objects.select_for_update(of=("self",))
         .select_related("stage", "furthest_stage")
         .filter(contact=into)
         .first()
     )
-    if survivor is None:
-        StageChange.objects.filter(pk__in=changes).update(contact=into)
-        ContactStage.objects.filter(pk=row.pk).update(contact=into)
-        return {"moved_row": row.pk, "changes": changes}
     undo: dict[str, Any] = {
-        "row": {
-            "stage": row.stage_id,
-            "entered_at": row.entered_at.isoformat() if row.entered_at else None,
-            "furthest_stage": row.furthest_stage_id,
-            "first_contact_at": row.first_contact_at.isoformat(),
-            "first_channel": row.first_channel,
-            "first_inbox": row.first_inbox_id,
-        },
-        "survivor_before": {
-            "first_contact_at": survivor.first_contact_at.isoformat(),
-            "first_channel": survivor.first_channel,
-            "first_inbox": survivor.first_inbox_id,
-            "furthest_stage": survivor.furthest_stage_id,
-        },
+        "row": _row_facts(row),
+        "survivor_before": _row_facts(survivor) if survivor is not None else None,
         "open_change": StageChange.objects.filter(contact=source, left_at__isnull=True)
         .values_list("pk", flat=True)
         .first(),
-        "changes": changes,
+        "changes": list(StageChange.objects.filter(contact=source).values_list("pk", flat=True)),
     }
-    StageChange.objects.filter(contact=source, left_at__isnull=True).update(left_at=at)
-    StageChange.objects.filter(pk__in=changes).update(contact=into)
+    StageChange.objects.filter(pk__in=undo["changes"]).update(contact=into)
+    if survivor is None:
+        # The survivor never had a stage: it takes the other's as it stands (the stay goes on).
+        row.contact = into
+        row.save(update_fields=["contact"])
+        return undo
+    StageChange.objects.filter(pk=undo["open_change"]).update(left_at=at)
     if row.first_contact_at < survivor.first_contact_at:
         survivor.first_contact_at = row.first_contact_at
         survivor.first_channel, survivor.first_inbox_id = row.first_channel, row.first_inbox_id
@@ -222,8 +219,9 @@ def stage_merge(*, source: Contact, into: Contact, by: User | None, at: datetime
     survivor.save(update_fields=["first_contact_at", "first_channel", "first_inbox", "furthest_stage"])
     stage = row.stage
     row.delete()
-    if stage is not None and stage.on_main_line and _forward(survivor.stage, stage):
-        stage_move(
+    on_the_line = survivor.stage is None or survivor.stage.on_main_line
+    if stage is not None and stage.on_main_line and on_the_line and _forward(survivor.stage, stage):
+        change = stage_move(
             contact=into,
             stage=stage,
             by=by,
@@ -231,41 +229,83 @@ def stage_merge(*, source: Contact, into: Contact, by: User | None, at: datetime
             reason=f"merged with {source.display_name}, who was further along",
             at=at,
         )
+        undo["merge_move"] = change.pk if change is not None else None
     return undo
 
 
 def stage_unmerge(*, source: Contact, into: Contact, undo: dict[str, Any]) -> None:
-    """Undo stage_merge: the restored contact gets its stage row and its own history back, the survivor
-    its own first contact. A forward move the merge made stays: it happened, and it is in the thread."""
+    """Undo stage_merge (contact_unmerge, inside its transaction): each contact gets its own lifecycle back.
+
+    The restored contact: its own history and its stage row as it was. The survivor: its own first contact,
+    and, when the merge's forward move is still where it stands, the stage it had before. Each one's
+    furthest stage is read again from its own history. A stage or inbox deleted since is left empty.
+    """
     if not undo:
         return
     StageChange.objects.filter(pk__in=undo.get("changes", []), contact=into).update(contact=source)
-    if "moved_row" in undo:
-        ContactStage.objects.filter(pk=undo["moved_row"], contact=into).update(contact=source)
-        return
     if undo.get("open_change"):
         StageChange.objects.filter(pk=undo["open_change"], contact=source).update(left_at=None)
-    saved = undo["row"]
-    ContactStage.objects.update_or_create(
-        contact=source,
-        defaults={
-            "stage_id": saved["stage"],
-            "entered_at": datetime.fromisoformat(saved["entered_at"]) if saved["entered_at"] else None,
-            "furthest_stage_id": saved["furthest_stage"],
-            "first_contact_at": datetime.fromisoformat(saved["first_contact_at"]),
-            "first_channel": saved["first_channel"],
-            "first_inbox_id": saved["first_inbox"],
-        },
+    survivor = ContactStage.objects.select_for_update(of=("self",)).filter(contact=into).first()
+    before = undo.get("survivor_before")
+    if survivor is not None and before is None and not StageChange.objects.filter(contact=into).exists():
+        # It had no stage of its own and made no move since: the row it took goes back.
+        survivor.delete()
+        survivor = None
+    ContactStage.objects.update_or_create(contact=source, defaults=_row_values(undo["row"]))
+    _furthest_from_history(source)
+    if survivor is None:
+        return
+    if before is not None:
+        values = _row_values(before)
+        survivor.first_contact_at = values["first_contact_at"]
+        survivor.first_channel, survivor.first_inbox_id = values["first_channel"], values["first_inbox_id"]
+        move = StageChange.objects.filter(pk=undo.get("merge_move") or 0, contact=into, left_at__isnull=True)
+        if move.exists():
+            move.delete()
+            last = (
+                StageChange.objects.filter(contact=into).order_by("-at", "-id").values_list("pk", flat=True)
+            )
+            StageChange.objects.filter(pk__in=list(last[:1])).update(left_at=None)
+            survivor.stage_id, survivor.entered_at = values["stage_id"], values["entered_at"]
+        survivor.save(
+            update_fields=["first_contact_at", "first_channel", "first_inbox", "stage", "entered_at"]
+        )
+    _furthest_from_history(into)
+
+
+def _row_facts(row: ContactStage) -> dict[str, Any]:
+    return {
+        "stage": row.stage_id,
+        "entered_at": row.entered_at.isoformat() if row.entered_at else None,
+        "first_contact_at": row.first_contact_at.isoformat(),
+        "first_channel": row.first_channel,
+        "first_inbox": row.first_inbox_id,
+    }
+
+
+def _row_values(facts: dict[str, Any]) -> dict[str, Any]:
+    """A stage row's fields from _row_facts, with a stage or inbox deleted since left empty."""
+    stage = facts.get("stage")
+    inbox = facts.get("first_inbox")
+    return {
+        "stage_id": stage if stage and Stage.objects.filter(pk=stage).exists() else None,
+        "entered_at": datetime.fromisoformat(facts["entered_at"]) if facts.get("entered_at") else None,
+        "first_contact_at": datetime.fromisoformat(facts["first_contact_at"]),
+        "first_channel": facts.get("first_channel", ""),
+        "first_inbox_id": inbox if inbox and Inbox.objects.filter(pk=inbox).exists() else None,
+    }
+
+
+def _furthest_from_history(contact: Contact) -> None:
+    """The contact's furthest main-line stage, read from its own moves."""
+    furthest = (
+        Stage.objects.filter(
+            on_main_line=True, pk__in=StageChange.objects.filter(contact=contact).values("to_stage")
+        )
+        .order_by("-position")
+        .first()
     )
-    survivor = ContactStage.objects.select_related("stage").filter(contact=into).first()
-    if survivor is not None:
-        before = undo["survivor_before"]
-        survivor.first_contact_at = datetime.fromisoformat(before["first_contact_at"])
-        survivor.first_channel, survivor.first_inbox_id = before["first_channel"], before["first_inbox"]
-        furthest = Stage.objects.filter(pk=before["furthest_stage"]).first()
-        now = survivor.stage if survivor.stage is not None and survivor.stage.on_main_line else None
-        survivor.furthest_stage = _further(furthest, now)
-        survivor.save(update_fields=["first_contact_at", "first_channel", "first_inbox", "furthest_stage"])
+    ContactStage.objects.filter(contact=contact).update(furthest_stage=furthest)
 
 
 def _further(one: Stage | None, other: Stage | None) -> Stage | None:

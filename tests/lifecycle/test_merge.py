@@ -61,8 +61,15 @@ def test_a_merge_counts_the_person_once_further_along_and_an_unmerge_gives_each_
     )
     assert StageChange.objects.filter(contact=chat).count() == 2
     assert StageChange.objects.get(contact=chat, to_stage__key="customer").left_at is None
-    # Dana keeps the move the merge made: it happened and it is in her thread.
-    assert now_counts() == {"customer": 2}
+    # The merge's move was still where Dana stood: she is a lead again, as before the merge.
+    assert now_counts() == {"lead": 1, "customer": 1}
+    dana_row = ContactStage.objects.select_related("stage", "furthest_stage").get(contact=dana)
+    assert (dana_row.stage.key, dana_row.furthest_stage.key, dana_row.first_channel) == (
+        "lead",
+        "lead",
+        "sms",
+    )
+    assert StageChange.objects.get(contact=dana).left_at is None
 
 
 @pytest.mark.django_db
@@ -81,3 +88,29 @@ def test_a_survivor_without_a_stage_takes_the_other_contacts_lifecycle(
     contact_unmerge(merged=Contact.objects.get(pk=anonymous.pk), by=agent_alice)
     assert ContactStage.objects.get(contact=anonymous).stage == Stage.objects.get(key="qualified")
     assert not ContactStage.objects.filter(contact=known).exists()
+
+
+@pytest.mark.django_db
+def test_a_merge_never_moves_a_churned_customer_back_into_the_funnel(
+    inbox_support: Inbox, agent_alice
+) -> None:
+    churned = person(
+        "Lee", "sms", inbox_support, at(1), ("lead", at(1)), ("customer", at(3)), ("churned", at(8))
+    )
+    chat = person("Lee (chat)", "webchat", inbox_support, at(10), ("lead", at(10)))
+    contact_merge(source=chat, into=churned, by=agent_alice)
+    row = ContactStage.objects.select_related("stage", "furthest_stage").get(contact=churned)
+    assert (row.stage.key, row.furthest_stage.key) == ("churned", "customer")
+    assert now_counts() == {"churned": 1}
+
+
+@pytest.mark.django_db
+def test_a_stage_move_on_a_merged_away_contact_moves_the_survivor(inbox_support: Inbox, agent_alice) -> None:
+    from lifecycle.services import stage_move
+
+    dana = person("Dana", "sms", inbox_support, at(2), ("lead", at(2)))
+    chat = person("Dana (chat)", "webchat", inbox_support, at(5), ("lead", at(5)))
+    contact_merge(source=chat, into=dana, by=agent_alice)
+    stage_move(contact=chat, stage=Stage.objects.get(key="qualified"), by=agent_alice)
+    assert not ContactStage.objects.filter(contact=chat).exists()
+    assert now_counts() == {"qualified": 1}

@@ -142,9 +142,11 @@ if DATABASE_URL:
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
         # No JIT compilation: the hub's costliest statements (search over millions of entries, the year's
         # funnel) cross PostgreSQL's JIT cost threshold and then spend 30-240 ms compiling, every time, for
-        # less than that back (bench/scale.py --search, bench/funnel.py). A DATABASE_URL's own
-        # `?options=` wins.
-        DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
+        # less than that back (bench/scale.py --search, bench/funnel.py). Added to the options a
+        # DATABASE_URL or PGOPTIONS already gives, unless they say something about jit themselves.
+        given = str(DATABASES["default"]["OPTIONS"].get("options") or os.environ.get("PGOPTIONS", ""))
+        if "jit" not in given:
+            DATABASES["default"]["OPTIONS"]["options"] = f"{given} -c jit=off".strip()
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         # A one-shot process (the MTA's ingest_email pipe) gains nothing from a pool, and fails faster without one.
         one_shot = len(sys.argv) > 1 and sys.argv[1] == "ingest_email"
@@ -171,6 +173,9 @@ else:
             },
         }
     }
+    # SQLite has no INCLUDE columns: the inbox list's indexes are built without them (the embedded hub's
+    # few threads do not need them), which Django's check would otherwise repeat on every command.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, broker, cache ---------------------------------------------------------

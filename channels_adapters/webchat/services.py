@@ -406,7 +406,9 @@ def webchat_uploads_prune(*, now: datetime | None = None) -> int:
         ]
         if not old:
             continue
-        kept = set(Attachment.objects.filter(file__in=old).values_list("file", flat=True))
+        # The unrecorded messages first, then the attachments: a message recorded between the two reads
+        # is seen by the second.
+        kept: set[str] = set()
         for payload in (
             InboundEvent.objects.filter(kind=KIND, payload__visitor=visitor)
             .exclude(state=InboundEvent.DONE)
@@ -415,6 +417,7 @@ def webchat_uploads_prune(*, now: datetime | None = None) -> int:
             kept.update(
                 str(item.get("path")) for item in payload.get("files") or [] if isinstance(item, dict)
             )
+        kept.update(Attachment.objects.filter(file__in=old).values_list("file", flat=True))
         for path in old:
             if path not in kept:
                 default_storage.delete(path)

@@ -52,7 +52,9 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def disconnect(self, code: int) -> None:
         if self.visitor_id is not None:
             await self.channel_layer.group_discard(realtime.group_visitor(self.visitor_id), self.channel_name)
-            await database_sync_to_async(services.visitor_present)(visitor_id=self.visitor_id, present=False)
+            await database_sync_to_async(services.visitor_connected)(
+                visitor_id=self.visitor_id, connected=False
+            )
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -165,14 +167,14 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
 
 def _welcome(inbox: Any, visitor_id: str) -> tuple[dict[str, Any], list[services.VisitorMessage]]:
-    services.visitor_present(visitor_id=visitor_id, present=True)
+    services.visitor_connected(visitor_id=visitor_id, connected=True)
     return services.widget_status(inbox=inbox), services.visitor_messages(visitor_id=visitor_id)
 
 
 def _ping(
     inbox: Any, visitor_id: str, since: datetime | None
 ) -> tuple[dict[str, Any], list[services.VisitorMessage]]:
-    services.visitor_present(visitor_id=visitor_id, present=True)
+    services.visitor_seen(visitor_id=visitor_id)
     inbox.refresh_from_db()  # settings an admin changed reach open widgets
     messages = services.visitor_messages(visitor_id=visitor_id, since=since) if since is not None else []
     return services.widget_status(inbox=inbox), messages

@@ -155,17 +155,38 @@ def visitor_groups(*, conversation_id: int) -> list[str]:
     ]
 
 
-def visitor_present(*, visitor_id: str, present: bool) -> None:
-    """A widget of this visitor is connected (refreshed by its pings), or it closed."""
-    key = f"webchat:present:{visitor_id}"
-    if present:
+def _presence_key(visitor_id: str) -> str:
+    return f"webchat:present:{visitor_id}"
+
+
+def visitor_connected(*, visitor_id: str, connected: bool) -> None:
+    """A widget of this visitor opened or closed: the visitor is present while any of their tabs is open.
+
+    A count of open widgets, not a flag, so closing one of two tabs leaves the visitor present (a reply
+    then stays in the chat instead of going by email). The count expires without pings, so a tab that
+    died without closing is forgotten within PRESENCE_TTL_S once no other tab pings.
+    """
+    key = _presence_key(visitor_id)
+    cache.add(key, 0, timeout=PRESENCE_TTL_S)
+    try:
+        count = cache.incr(key) if connected else cache.decr(key)
+    except ValueError:  # expired between the two calls
+        count = -1
+    if connected and count < 1:
         cache.set(key, 1, timeout=PRESENCE_TTL_S)
-    else:
-        cache.delete(key)
+    elif not connected and count < 0:
+        cache.set(key, 0, timeout=PRESENCE_TTL_S)
+
+
+def visitor_seen(*, visitor_id: str) -> None:
+    """A widget pinged: its visitor stays present for another PRESENCE_TTL_S."""
+    key = _presence_key(visitor_id)
+    if not cache.touch(key, timeout=PRESENCE_TTL_S) or not visitor_is_present(visitor_id=visitor_id):
+        cache.set(key, 1, timeout=PRESENCE_TTL_S)  # forgotten meanwhile, yet a tab is plainly open
 
 
 def visitor_is_present(*, visitor_id: str) -> bool:
-    return bool(cache.get(f"webchat:present:{visitor_id}"))
+    return int(cache.get(_presence_key(visitor_id)) or 0) > 0
 
 
 # --- what a visitor reads -------------------------------------------------------------------------

@@ -90,6 +90,7 @@ async def test_files_uploaded_and_never_sent_are_deleted_after_two_days_and_sent
     import time
     from datetime import timedelta
 
+    from channels.db import database_sync_to_async
     from django.core.files.storage import default_storage
     from django.utils import timezone
 
@@ -125,8 +126,8 @@ async def test_files_uploaded_and_never_sent_are_deleted_after_two_days_and_sent
         old = webchat_uploads_prune(now=timezone.now())
         return young, old, {name for name in default_storage.listdir(f"webchat/{folder}")[1]}
 
-    young, old, left = await sync_to_async(prune)()
+    young, old, left = await database_sync_to_async(prune)()
     assert (young, old) == (0, 1)
     assert len(left) == 2
-    sent = await sync_to_async(Attachment.objects.get)(filename="sent.png")
+    sent = await database_sync_to_async(Attachment.objects.get)(filename="sent.png")
     assert sent.file.name.rsplit("/", 1)[1] in left

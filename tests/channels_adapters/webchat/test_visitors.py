@@ -202,3 +202,44 @@ async def test_a_shared_browser_identified_as_another_customer_never_merges_the_
     )()
     assert dana.pk not in merged and brother.contact_id not in merged and len(merged) == 1
     await visitor.close()
+
+
+async def test_closing_one_of_two_tabs_keeps_the_reply_in_the_chat(
+    visitor_for, inbox_webchat, agent_alice, team_support
+) -> None:
+    """A visitor with two tabs open who closes one is still there: the reply stays in the chat. Only when
+    the last tab closes does it go to the email they left."""
+    from channels.db import database_sync_to_async
+
+    from tests import factories
+
+    await sync_to_async(factories.InboxFactory)(
+        name="Support email", kind="email", address="support@shoes.example", team=team_support
+    )
+    first, second = visitor_for(), visitor_for()
+    token = await first.start()
+    assert await second.connect()
+    await second.hello(token)
+    await first.writes("Do you have wide fits?")
+    await first.send(type="email", email="visitor@example.com")
+    await first.until(lambda f: f["type"] == "email_saved")
+    await first.close()  # one tab closes; the other is still open
+
+    identity = await sync_to_async(Identity.objects.get)(kind="visitor", address=token.split(".")[0])
+    conversation = await sync_to_async(Conversation.objects.select_related("contact").get)(
+        contact_id=identity.contact_id
+    )
+    reply = await sync_to_async(message_send)(
+        conversation=conversation, body="We do, in sizes 7 to 13.", author=agent_alice
+    )
+    assert reply.channel == "webchat"
+    await second.until(
+        lambda f: f["type"] == "message" and f["message"]["body"] == "We do, in sizes 7 to 13."
+    )
+
+    await second.close()  # the last tab closes
+    # database_sync_to_async: the thread's connection is closed after, as in the consumers.
+    later = await database_sync_to_async(message_send)(
+        conversation=conversation, body="Anything else?", author=agent_alice
+    )
+    assert (later.channel, later.to_address) == ("email", "visitor@example.com")

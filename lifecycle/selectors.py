@@ -4,7 +4,7 @@ and the live list of leaks."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -27,7 +27,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest, TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
 
-from config.errors import ValidationError
+from config import periods
+from config.periods import Period
 from conversations.hours import open_seconds_between
 from conversations.models import Conversation, Entry, Inbox, Team
 from conversations.realtime import Frame
@@ -47,42 +48,16 @@ def contact_stage_of(contact_id: int) -> ContactStage | None:
 
 
 # --- the period ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Period:
-    first_day: date
-    last_day: date  # inclusive
-
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.first_day, time.min, tzinfo=timezone.get_current_timezone())
-
-    @property
-    def end(self) -> datetime:
-        """Exclusive: the start of the day after the last one."""
-        return datetime.combine(
-            self.last_day + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone()
-        )
-
-    @property
-    def days(self) -> int:
-        return (self.last_day - self.first_day).days + 1
-
-
 def period_parse(*, start: str = "", end: str = "", today: date | None = None) -> Period:
-    """A period from two dates (YYYY-MM-DD, both days included); the last 90 days by default."""
-    today = today or timezone.localdate()
-    try:
-        last = date.fromisoformat(end) if end else today
-        first = date.fromisoformat(start) if start else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
-    except ValueError:
-        raise ValidationError("Write the period's dates as YYYY-MM-DD, e.g. 2026-01-31.") from None
-    if last < first:
-        raise ValidationError(
-            f"The period ends ({last.isoformat()}) before it starts ({first.isoformat()}); swap the two dates."
-        )
-    if (last - first).days >= MAX_PERIOD_DAYS:
-        raise ValidationError("A period is at most three years long; choose a shorter one.")
-    return Period(first, last)
+    """The funnel's period: the last 90 days by default, at most three years."""
+    return periods.period_parse(
+        start=start,
+        end=end,
+        today=today,
+        default_days=DEFAULT_PERIOD_DAYS,
+        max_days=MAX_PERIOD_DAYS,
+        longest="three years",
+    )
 
 
 # --- the funnel report -----------------------------------------------------------------------------

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from config import periods
 from config.errors import ValidationError
+from config.periods import Period
 from conversations.models import Conversation, Entry, Inbox, Team
 from conversations.selectors import UserLike, agent_sees_everything, conversation_visible_to
 from reports.models import AuditLog, EpisodeMetrics
@@ -26,47 +26,16 @@ DIMENSIONS = ("channel", "inbox", "team", "agent")
 
 
 # --- the period -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Period:
-    first_day: date
-    last_day: date  # inclusive
-
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.first_day, time(0), tzinfo=_report_zone())
-
-    @property
-    def end(self) -> datetime:
-        return datetime.combine(self.last_day + timedelta(days=1), time(0), tzinfo=_report_zone())
-
-    @property
-    def days(self) -> list[date]:
-        return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
-
-
 def period_parse(*, start: str = "", end: str = "", today: date | None = None) -> Period:
-    """A period of whole days in the hub's time zone; the last 30 days by default. Bad input is refused."""
-    today = today or timezone.localdate()
-    last = _date(end, "end") if end else today
-    first = _date(start, "start") if start else last - timedelta(days=29)
-    if last < first:
-        raise ValidationError(
-            f"The period ends on {last:%Y-%m-%d}, before it starts on {first:%Y-%m-%d}: swap the two dates."
-        )
-    if (last - first).days >= MAX_PERIOD_DAYS:
-        raise ValidationError("A report covers at most two years; pick a shorter period.")
-    return Period(first, last)
-
-
-def _date(value: str, which: str) -> date:
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise ValidationError(f"The {which} date {value!r} is not a date; write it as YYYY-MM-DD.") from None
-
-
-def _report_zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
+    """The performance report's period: the last 30 days by default, at most two years."""
+    return periods.period_parse(
+        start=start,
+        end=end,
+        today=today,
+        default_days=30,
+        max_days=MAX_PERIOD_DAYS,
+        longest="two years",
+    )
 
 
 # --- the performance report -------------------------------------------------------------------------
@@ -146,12 +115,12 @@ def performance_report(
         groups[dimension] = sorted(found, key=lambda f: (-f.episodes, f.label))
     by_day: dict[date, Figures] = {
         row["day"]: _figures(dict(row))
-        for row in rows.annotate(day=TruncDate("opened_at", tzinfo=_report_zone()))
+        for row in rows.annotate(day=TruncDate("opened_at", tzinfo=periods.report_zone()))
         .values("day")
         .annotate(**aggregates)
         .order_by("day")
     }
-    daily = [(day, by_day.get(day, Figures())) for day in period.days]
+    daily = [(day, by_day.get(day, Figures())) for day in period.dates]
     heatmap = [[0] * 24 for _ in range(7)]
     for row in rows.values("opened_weekday", "opened_hour").annotate(n=Count("pk")).order_by():
         heatmap[row["opened_weekday"] % 7][row["opened_hour"] % 24] = row["n"]

@@ -149,9 +149,8 @@ def stage_move(
             contact=contact, from_stage=current, to_stage=stage, at=at, by=by, rule=rule, reason=reason[:300]
         )
         row.stage, row.entered_at = stage, at
-        furthest = row.furthest_stage
-        if stage.on_main_line and (furthest is None or stage.position > furthest.position):
-            row.furthest_stage = stage
+        if stage.on_main_line:
+            row.furthest_stage = _further(row.furthest_stage, stage)
         row.save(update_fields=["stage", "entered_at", "furthest_stage"])
         text = f"{_who(by)} moved {contact.display_name} " + (
             f"from {current.name} to {stage.name}" if current else f"to {stage.name}"

@@ -63,3 +63,8 @@ def normalize_any(raw: str) -> NormalizedAddress:
     if "@" in (raw or ""):
         return normalize_email(raw)
     return normalize_phone(raw)
+
+
+def site_scope(site_id: int) -> str:
+    """The scope of a host site's user ids: the web chat inbox (site) whose identity secret signs them."""
+    return f"webchat:{site_id}"

@@ -98,6 +98,10 @@ class Identity(models.Model):
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    # Who the address is unique within. Empty: the whole hub (a phone, an email and our own visitor ids name
+    # one person everywhere). A host site's user id means something only on the site whose secret signed it:
+    # "webchat:<inbox id>" (contacts.addresses.site_scope). An external id with no scope verifies nothing.
+    scope = models.CharField(max_length=64, blank=True, default="")
     address = models.CharField(max_length=320, help_text="Normalized: E.164 for phones, lower case for email")
     raw_address = models.CharField(max_length=320, blank=True)
     verified = models.BooleanField(default=True)
@@ -114,13 +118,15 @@ class Identity(models.Model):
         verbose_name_plural = "identities"
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "address"], condition=Q(verified=True), name="identity_unique_verified"
+                fields=["kind", "scope", "address"],
+                condition=Q(verified=True),
+                name="identity_unique_verified",
             ),
         ]
         indexes = [models.Index(fields=["kind", "address"], name="identity_lookup")]
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.address}"
+        return f"{self.kind}:{self.scope + ':' if self.scope else ''}{self.address}"
 
 
 class ContactImport(models.Model):

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Max, Min
 
+from contacts import addresses
 from contacts.models import AttributeDefinition, Contact, Identity, Label
 
 
@@ -65,3 +66,8 @@ def contact_panel(*, contact: Contact) -> ContactPanel:
         last_seen=max(seen) if seen else None,
         channels=channels,
     )
+
+
+def user_ids_waiting_for_site() -> int:
+    """Host-site user ids with no site to scope them (they verify nobody until an admin scopes them)."""
+    return Identity.objects.filter(kind=addresses.EXTERNAL, scope="").count()

@@ -78,6 +78,21 @@ def contact_resolve(*, kind: str, address: str, name: str = "") -> tuple[Contact
     return contact, identity
 
 
+def identities_scope_to_site(*, identities: Any, site_id: int) -> tuple[int, list[str]]:
+    """An admin scopes unscoped host-site user ids to one web chat site. A user id the site already gives to
+    another customer is refused (never merged on a guess). Returns (scoped, refused addresses)."""
+    scope = addresses.site_scope(site_id)
+    scoped, refused = 0, []
+    for identity in identities.filter(kind=addresses.EXTERNAL, scope=""):
+        try:
+            with transaction.atomic():
+                Identity.objects.filter(pk=identity.pk).update(scope=scope)
+            scoped += 1
+        except IntegrityError:
+            refused.append(identity.address)
+    return scoped, refused
+
+
 def identity_set_opt_out(*, identity: Identity, opted_out: bool, at: datetime | None = None) -> bool:
     """Record an SMS opt-out (STOP) or opt-in (START) made at `at`. Returns whether anything changed.
 

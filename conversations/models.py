@@ -119,6 +119,17 @@ class Inbox(models.Model):
         blank=True,
         help_text="Web chat: HMAC-SHA256 key for Hub.identify's user_hash; never shown to visitors",
     )
+    # Web chat inboxes whose sites truly share one user base are linked on purpose, to one "site": its secret
+    # signs for all of them and a user id names the same customer on each. Unlinked, user ids never cross.
+    identity_site = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="identity_members",
+        limit_choices_to={"kind": "webchat"},
+        help_text="Web chat: share signed user ids with this inbox's site (its identity secret signs for both)",
+    )
     # Where messages no inbox claims land, flagged for an admin to route.
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -830,6 +830,7 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
     from django.conf import settings
 
     from channels_adapters.webchat.settings import widget_settings_update
+    from contacts.selectors import user_ids_waiting_for_site
 
     errors: dict[int, str] = {}
     saved: int | None = None
@@ -867,6 +868,7 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
                 "email_tracking": f"{base}/anymail/<esp>/tracking/",
             },
             "public_base_url": base,
+            "user_ids_waiting": user_ids_waiting_for_site(),
             "errors": errors,
             "saved": saved,
         },

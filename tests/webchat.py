@@ -14,6 +14,7 @@ from channels.testing import WebsocketCommunicator
 
 from channels_adapters.webchat.identity import user_hash
 from config.asgi import application
+from contacts.addresses import site_scope
 from contacts.models import Contact, Identity
 from contacts.services import contact_resolve
 from conversations.models import Conversation, Inbox, Team
@@ -25,10 +26,14 @@ IDENTITY_SECRET = "shop-identity-secret-0123456789"
 DANA_HISTORY = "Is the blue trail runner back in size 9?"
 
 
-def customer_with_history(inbox: Inbox, body: str = DANA_HISTORY) -> Contact:
-    """Dana: a customer with a phone, the shop's user id shop-user-1001, an email and an SMS in her thread."""
+def customer_with_history(inbox: Inbox, body: str = DANA_HISTORY, site: Inbox | None = None) -> Contact:
+    """Dana: a customer with a phone, the shop's user id shop-user-1001 (on the shop's web chat site: `site`,
+    or the one web chat inbox), an email and an SMS in her thread."""
     contact, _ = contact_resolve(kind="phone", address="+14155550142", name="Dana Whitaker")
-    Identity.objects.create(contact=contact, kind="external", address="shop-user-1001")
+    site = site or Inbox.objects.get(kind=Inbox.WEBCHAT)
+    Identity.objects.create(
+        contact=contact, kind="external", scope=site_scope(site.pk), address="shop-user-1001"
+    )
     Identity.objects.create(contact=contact, kind="email", address="dana@example.com")
     entry_append(
         conversation=conversation_get_or_create(contact=contact),

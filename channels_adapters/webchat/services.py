@@ -28,6 +28,7 @@ from channels_adapters.models import InboundEvent
 from channels_adapters.registry import get_adapter
 from channels_adapters.webchat.adapter import KIND, PROVIDER
 from channels_adapters.webchat.identity import user_hash_valid
+from channels_adapters.webchat.settings import identity_site
 from config.errors import ChannelRuleError, HubError, ValidationError
 from config.throttling import throttle_hit, throttle_wait
 from config.websocket import origin_normalized
@@ -547,7 +548,8 @@ def webchat_identify(*, inbox: Inbox, visitor_id: str, claims: Any, ip: str = ""
         raise WebchatRefused(f"{email!r} is not an email address.")
     visitor_rate_take(visitor_id=visitor_id, ip=ip)
     signed = user_id or email
-    verified = bool(signed) and user_hash_valid(secret=inbox.identity_secret, value=signed, given=given)
+    site = identity_site(inbox)
+    verified = bool(signed) and user_hash_valid(secret=site.identity_secret, value=signed, given=given)
     with transaction.atomic():
         contact, _ = contact_resolve(kind=addresses.VISITOR, address=visitor_id)
         conversation = conversation_get_or_create(contact=contact)
@@ -575,11 +577,14 @@ def webchat_identify(*, inbox: Inbox, visitor_id: str, claims: Any, ip: str = ""
             return Identified(verified=False, merged=False)
         kind = addresses.EXTERNAL if user_id else addresses.EMAIL
         normalized = addresses.normalize(kind, signed)
+        # A user id names a customer only on the site whose secret signed it; an email names one everywhere.
+        scope = addresses.site_scope(site.pk) if kind == addresses.EXTERNAL else ""
         owner = (
             Identity.objects.select_related("contact")
-            .filter(kind=kind, address=normalized.address, verified=True)
+            .filter(kind=kind, scope=scope, address=normalized.address, verified=True)
             .first()
         )
+        said = {"kind": kind, "address": normalized.address, "scope": scope, "inbox": inbox.pk}
         survivor = contact_surviving(owner.contact) if owner is not None else None
         if survivor is not None and survivor.pk == contact.pk:
             return Identified(verified=True, merged=False)
@@ -594,7 +599,7 @@ def webchat_identify(*, inbox: Inbox, visitor_id: str, claims: Any, ip: str = ""
                 event_type="webchat.visitor_moved",
                 body=f"A web chat browser known as another customer's was verified as {kind} "
                 f"{normalized.address}: it now chats here; nothing was merged",
-                data={"kind": kind, "address": normalized.address, "visitor": visitor_id},
+                data={**said, "visitor": visitor_id},
             )
             if survivor is not None:
                 return Identified(verified=True, merged=False)
@@ -602,6 +607,7 @@ def webchat_identify(*, inbox: Inbox, visitor_id: str, claims: Any, ip: str = ""
             Identity.objects.create(
                 contact=contact,
                 kind=kind,
+                scope=scope,
                 address=normalized.address,
                 raw_address=normalized.raw,
                 verified=True,
@@ -618,7 +624,7 @@ def webchat_identify(*, inbox: Inbox, visitor_id: str, claims: Any, ip: str = ""
                 conversation=conversation,
                 event_type="webchat.identified",
                 body=f"The host site verified this visitor as {kind} {normalized.address}",
-                data={"kind": kind, "address": normalized.address},
+                data=said,
             )
             return Identified(verified=True, merged=False)
         assert survivor is not None
@@ -628,7 +634,7 @@ def webchat_identify(*, inbox: Inbox, visitor_id: str, claims: Any, ip: str = ""
             event_type="webchat.identified",
             body=f"The host site verified a web chat visitor as {kind} {normalized.address}: "
             "their chat joined this thread",
-            data={"kind": kind, "address": normalized.address, "visitor": visitor_id},
+            data={**said, "visitor": visitor_id},
         )
     return Identified(verified=True, merged=True)
 

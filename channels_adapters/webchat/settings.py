@@ -42,6 +42,35 @@ def widget_settings_validate(*, inbox: Any) -> None:
         raise ValidationError(f"The greeting can be at most {GREETING_MAX} characters.")
     if inbox.identity_secret and len(inbox.identity_secret) < 16:
         raise ValidationError("The identity secret must be at least 16 characters.")
+    identity_site_validate(inbox=inbox)
+
+
+def identity_site(inbox: Any) -> Any:
+    """The site whose identity secret signs this widget's user ids, and within which a user id names one
+    customer: the inbox itself, or the inbox an admin linked it to because both sites share their users."""
+    return inbox.identity_site if inbox.identity_site_id else inbox
+
+
+def identity_site_validate(*, inbox: Any) -> None:
+    """One level only: a site is an inbox of its own, so a user id's scope never depends on a chain."""
+    from conversations.models import Inbox
+
+    site_id = inbox.identity_site_id
+    if not site_id:
+        return
+    site = Inbox.objects.filter(pk=site_id).first()
+    if site is None or site.kind != Inbox.WEBCHAT:
+        raise ValidationError("A web chat inbox shares user ids only with another web chat inbox.")
+    if inbox.pk and site.pk == inbox.pk:
+        raise ValidationError("An inbox cannot share user ids with itself; leave the field empty.")
+    if site.identity_site_id:
+        raise ValidationError(
+            f"{site.name} itself shares the user ids of {site.identity_site}: link to that inbox instead."
+        )
+    if inbox.pk and Inbox.objects.filter(identity_site_id=inbox.pk).exists():
+        raise ValidationError(
+            f"Other inboxes share {inbox.name}'s user ids: it stays a site of its own while they do."
+        )
 
 
 def widget_settings_update(*, inbox: Any, form: Any) -> Any:
@@ -68,6 +97,8 @@ def widget_settings_update(*, inbox: Any, form: Any) -> Any:
     secret = str(form.get("identity_secret", "")).strip()
     if secret:
         inbox.identity_secret = secret
+    site = str(form.get("identity_site", "")).strip()
+    inbox.identity_site_id = int(site) if site.isdigit() else None
     try:
         inbox.clean()
     except ModelError as error:
@@ -80,6 +111,7 @@ def widget_settings_update(*, inbox: Any, form: Any) -> Any:
             "time_zone",
             "business_hours",
             "identity_secret",
+            "identity_site",
         ]
     )
     return inbox

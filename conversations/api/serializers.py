@@ -204,6 +204,7 @@ class InboxSerializer(serializers.ModelSerializer[Inbox]):
             "widget_greeting",
             "widget_color",
             "identity_secret",
+            "identity_site",
             "time_zone",
             "business_hours",
             "holidays",
@@ -226,6 +227,7 @@ class InboxSerializer(serializers.ModelSerializer[Inbox]):
         from django.core.exceptions import ValidationError as ModelError
 
         inbox = Inbox(**{**{f: getattr(self.instance, f) for f in _CHECKED if self.instance}, **attrs})
+        inbox.pk = self.instance.pk if self.instance else None
         try:
             inbox.clean()
         except ModelError as error:
@@ -239,6 +241,7 @@ _CHECKED = (
     "widget_color",
     "widget_greeting",
     "identity_secret",
+    "identity_site",
     "time_zone",
     "business_hours",
     "holidays",

@@ -215,3 +215,90 @@ async def test_html_and_script_from_a_visitor_are_text_for_the_agent(visitor_for
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in page
     assert "<img src=x onerror" not in page and '<script>alert("x")' not in page
     await visitor.close()
+
+
+# --- A host site's user ids are its own (issue 14, finding 1) ---------------------------------------
+SITE_B_SECRET = "another-shops-identity-secret-9876"
+
+
+async def _site_b(inbox_webchat: Inbox, **fields: Any) -> Inbox:
+    """A second shop with a web chat of its own, for another team, signing with its own secret."""
+    team = await sync_to_async(factories.TeamFactory)(name="Other shop's team")
+    fields.setdefault("identity_secret", SITE_B_SECRET)
+    return await sync_to_async(factories.InboxFactory)(
+        name="Other shop chat", kind="webchat", address="", team=team, allowed_origins=[SHOP], **fields
+    )
+
+
+async def test_a_user_id_signed_by_another_site_never_opens_this_sites_customer(
+    visitor_for, inbox_webchat
+) -> None:
+    # Site A: its user 42 logs in and writes something private.
+    alice = visitor_for()
+    alice_token = await alice.start()
+    assert await alice.identify("42") is True
+    await alice.writes("my card ends 4242")
+    site_a_customer = await sync_to_async(visitor_contact)(alice_token)
+
+    # Site B: its own user 42, signed with B's own secret, as B's server rightly does.
+    site_b = await _site_b(inbox_webchat)
+    bob = visitor_for(widget_key=site_b.widget_key)
+    bob_token = await bob.start()
+    assert await bob.identify("42", user_hash=user_hash(secret=SITE_B_SECRET, value="42")) is True
+    history = await bob.until(lambda f: f["type"] == "history")
+    assert "my card ends 4242" not in [m["body"] for m in history["messages"]]
+    await bob.writes("Hello from site B's user 42")
+
+    site_b_customer = await sync_to_async(visitor_contact)(bob_token)
+    assert site_b_customer.pk != site_a_customer.pk
+    a_thread = await sync_to_async(
+        lambda: list(Entry.objects.filter(conversation__contact=site_a_customer))
+    )()
+    assert "Hello from site B's user 42" not in [e.body for e in a_thread]
+    scopes = await sync_to_async(
+        lambda: sorted(Identity.objects.filter(kind="external", address="42").values_list("scope", flat=True))
+    )()
+    assert scopes == [f"webchat:{inbox_webchat.pk}", f"webchat:{site_b.pk}"]
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_site_linked_on_purpose_shares_its_users_and_signs_with_the_sites_secret(
+    visitor_for, inbox_webchat
+) -> None:
+    dana = await sync_to_async(customer_with_history)(inbox_webchat)
+    shop_app = await _site_b(inbox_webchat, identity_site=inbox_webchat)
+    # The linked inbox's own secret no longer signs: the site's does.
+    stranger = visitor_for(widget_key=shop_app.widget_key)
+    await stranger.start()
+    assert (
+        await stranger.identify(
+            "shop-user-1001", user_hash=user_hash(secret=SITE_B_SECRET, value="shop-user-1001")
+        )
+        is False
+    )
+    await stranger.close()
+    visitor = visitor_for(widget_key=shop_app.widget_key)
+    token = await visitor.start()
+    assert await visitor.identify("shop-user-1001") is True  # signed with the shop's (the site's) secret
+    history = await visitor.until(lambda f: f["type"] == "history")
+    assert SECRET_HISTORY in [m["body"] for m in history["messages"]]
+    assert (await sync_to_async(visitor_contact)(token)).pk == dana.pk
+    await visitor.close()
+
+
+async def test_an_email_signed_by_any_site_names_the_same_customer_everywhere(
+    visitor_for, inbox_webchat
+) -> None:
+    dana = await sync_to_async(customer_with_history)(inbox_webchat)
+    site_b = await _site_b(inbox_webchat)
+    visitor = visitor_for(widget_key=site_b.widget_key)
+    token = await visitor.start()
+    await visitor.send(
+        type="identify",
+        email="dana@example.com",
+        user_hash=user_hash(secret=SITE_B_SECRET, value="dana@example.com"),
+    )
+    assert (await visitor.until(lambda f: f["type"] == "identified"))["verified"] is True
+    assert (await sync_to_async(visitor_contact)(token)).pk == dana.pk
+    await visitor.close()

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from channels_adapters.inbound import inbox_default
 from channels_adapters.models import TwilioAccount
-from contacts.addresses import EXTERNAL
+from contacts.addresses import EXTERNAL, site_scope
 from contacts.models import Identity
 from contacts.services import contact_resolve
 from conversations.models import AgentProfile, Conversation, Entry, Inbox, Team
@@ -205,7 +205,11 @@ class Command(BaseCommand):
 
         # Dana is a logged-in customer of the shop: the shop's user id, for Hub.identify with a valid hash.
         Identity.objects.create(
-            contact=dana.contact, kind=EXTERNAL, address=DEMO_SHOP_USER_ID, raw_address=DEMO_SHOP_USER_ID
+            contact=dana.contact,
+            kind=EXTERNAL,
+            scope=site_scope(webchat.pk),
+            address=DEMO_SHOP_USER_ID,
+            raw_address=DEMO_SHOP_USER_ID,
         )
         self._webchat_help(webchat)
 

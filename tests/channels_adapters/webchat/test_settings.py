@@ -135,3 +135,35 @@ def test_the_demo_data_has_a_web_chat_inbox_and_a_customer_to_identify_as(settin
     page = (tmp_path / "webchat-demo" / "index.html").read_text()
     assert f'data-widget-key="{inbox.widget_key}"' in page
     assert user_hash(secret=inbox.identity_secret, value="shop-user-1001") in page
+
+
+def test_an_admin_links_two_sites_that_share_their_users_on_purpose_and_only_one_level(
+    inbox_webchat, admin_ada
+) -> None:
+    app = Inbox.objects.create(name="Shop app", kind=Inbox.WEBCHAT, allowed_origins=[SHOP])
+    third = Inbox.objects.create(name="Blog", kind=Inbox.WEBCHAT, allowed_origins=[SHOP])
+    client = api(admin_ada)
+    linked = client.patch(f"/api/v1/inboxes/{app.pk}/", {"identity_site": inbox_webchat.pk}, format="json")
+    assert linked.status_code == 200, linked.content
+    app.refresh_from_db()
+    assert app.identity_site_id == inbox_webchat.pk
+    # No chains and no loops: a site is an inbox of its own.
+    chained = client.patch(f"/api/v1/inboxes/{third.pk}/", {"identity_site": app.pk}, format="json")
+    assert chained.status_code == 400 and "link to that inbox instead" in chained.content.decode()
+    itself = client.patch(f"/api/v1/inboxes/{third.pk}/", {"identity_site": third.pk}, format="json")
+    assert itself.status_code == 400
+    site_links_away = client.patch(
+        f"/api/v1/inboxes/{inbox_webchat.pk}/", {"identity_site": third.pk}, format="json"
+    )
+    assert (
+        site_links_away.status_code == 400 and "stays a site of its own" in site_links_away.content.decode()
+    )
+    # The settings page offers the link, and an admin can undo it there.
+    web = Client()
+    web.force_login(admin_ada)
+    page = web.get("/inbox/settings/").content.decode()
+    assert f'<option value="{inbox_webchat.pk}" selected>Shared with {inbox_webchat.name}</option>' in page
+    form = {"inbox": app.pk, "allowed_origins": SHOP, "widget_color": "#112233", "identity_site": ""}
+    assert "Saved." in web.post("/inbox/settings/", form).content.decode()
+    app.refresh_from_db()
+    assert app.identity_site_id is None

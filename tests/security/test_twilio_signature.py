@@ -416,3 +416,28 @@ def test_status_callbacks_are_signed_too(twilio_post) -> None:
 
 def test_the_env_account_is_what_the_fixture_uses() -> None:
     assert twilio_fixture("inbound_sms")["AccountSid"] == ACCOUNT_SID
+
+
+@pytest.mark.django_db
+def test_a_replay_with_a_moved_name_value_boundary_passes_the_signature_and_changes_nothing(
+    client, inbox_support, django_capture_on_commit_callbacks
+) -> None:
+    """Twilio signs the URL followed by name+value pairs run together, so `Body=ab` and `Bod=yab` sign
+    alike (and repeated values collapse in some SDKs). The signature cannot catch that tampering; the
+    idempotency key can: the replay carries the same MessageSid, so it is the same event, stored once."""
+    genuine = twilio_fixture("inbound_sms")
+    signature = twilio_sign(URL, genuine)
+    tampered = {k: v for k, v in genuine.items() if k != "Body"}
+    tampered["Bod"] = "y" + genuine["Body"]
+    assert twilio_sign(URL, tampered) == signature  # the scheme's blind spot, as Twilio defines it
+    for params in (genuine, tampered):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                PATH,
+                data=urlencode(params),
+                content_type="application/x-www-form-urlencoded",
+                HTTP_X_TWILIO_SIGNATURE=signature,
+            )
+        assert response.status_code == 200
+    assert InboundEvent.objects.count() == 1
+    assert list(Entry.objects.filter(kind="message").values_list("body", flat=True)) == [genuine["Body"]]

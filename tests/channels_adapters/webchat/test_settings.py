@@ -167,3 +167,11 @@ def test_an_admin_links_two_sites_that_share_their_users_on_purpose_and_only_one
     assert "Saved." in web.post("/inbox/settings/", form).content.decode()
     app.refresh_from_db()
     assert app.identity_site_id is None
+
+
+def test_the_settings_page_never_shows_the_identity_secret(inbox_webchat, admin_ada) -> None:
+    web = Client()
+    web.force_login(admin_ada)
+    page = web.get("/inbox/settings/").content.decode()
+    assert inbox_webchat.identity_secret not in page
+    assert "set: type a new one to replace it" in page

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "channels_adapters",
     "lifecycle",
     "reports",
+    "events",
     "anymail",
 ]
 
@@ -295,7 +296,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.hand_back_absent_agents_threads",
         "schedule": schedule(timedelta(seconds=60)),
     },
+    # Domain events a process wrote but did not live to dispatch (see events/services.py).
+    "sweep-domain-events": {
+        "task": "events.tasks.sweep_domain_events",
+        "schedule": schedule(timedelta(seconds=env_int("DOMAIN_EVENTS_SWEEP_EVERY_S", 30))),
+    },
 }
+DOMAIN_EVENTS_SWEEP_AFTER_S = env_int("DOMAIN_EVENTS_SWEEP_AFTER_S", 30)
 # Reports: the satisfaction question after a resolution, the thank-you suggested to a new customer, exports.
 SATISFACTION_SURVEY_ENABLED = env_bool("SATISFACTION_SURVEY_ENABLED", default=True)
 SATISFACTION_QUESTION = os.environ.get("SATISFACTION_QUESTION", "") or (

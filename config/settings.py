@@ -416,6 +416,8 @@ EMAIL_REPLY_DOMAIN = os.environ.get("EMAIL_REPLY_DOMAIN", "")
 EMAIL_MAX_BYTES = env_int("EMAIL_MAX_BYTES", 40 * 1024 * 1024)
 EMAIL_ATTACHMENT_MAX_BYTES = env_int("EMAIL_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 EMAIL_IMAP_TIMEOUT_S = env_int("EMAIL_IMAP_TIMEOUT_S", 30)
+# IMAP over TLS checks the server's certificate against the system's authorities, or only this PEM bundle's.
+EMAIL_IMAP_CA_FILE = os.environ.get("EMAIL_IMAP_CA_FILE", "")
 
 
 def _anymail_settings() -> dict[str, Any]:

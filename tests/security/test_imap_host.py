@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,13 +16,15 @@ from channels_adapters.email.imap import mailboxes_poll
 from channels_adapters.models import EmailMailbox
 from conversations.models import Inbox
 from tests import factories
+from tests.security.tls import Authority
 
 
 class FakeImap:
     """Just enough IMAP for one poll of an empty folder; records who connected and what was said."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.commands: list[str] = []
+        self.sni: list[str | None] = []
         fake = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -45,6 +48,9 @@ class FakeImap:
 
         self.server = socketserver.ThreadingTCPServer((host, port), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            tls.sni_callback = lambda _sock, name, _ctx: self.sni.append(name)
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -96,9 +102,15 @@ def fake_imap() -> Iterator[FakeImap]:
     server.stop()
 
 
-def mailbox(inbox: Any, host: str, port: int) -> EmailMailbox:
+def mailbox(inbox: Any, host: str, port: int, security: str = "none") -> EmailMailbox:
     return EmailMailbox.objects.create(
-        inbox=inbox, host=host, port=port, security="none", username="support", password="pw", folder="INBOX"
+        inbox=inbox,
+        host=host,
+        port=port,
+        security=security,
+        username="support",
+        password="pw",
+        folder="INBOX",
     )
 
 
@@ -151,3 +163,34 @@ def test_a_mailbox_on_a_private_server_is_polled_at_the_address_checked(
     finally:
         vetted.stop()
         rebound.stop()
+
+
+@pytest.mark.django_db
+def test_imap_over_tls_checks_the_certificate_against_the_host_name(
+    inbox_email, resolver, settings, tmp_path
+) -> None:
+    """imaplib's default TLS context checks no certificate: anyone on the path could take the password."""
+    authority = Authority(tmp_path)
+    name = "mail.onprem.example.test"
+    genuine = FakeImap(tls=authority.server_context(name))
+    impostor = FakeImap(tls=authority.server_context("attacker.example.test"))
+    resolver[name] = ["127.0.0.1"]
+    try:
+        box = mailbox(inbox_email, name, genuine.port, security="ssl")
+        stranger = mailbox(inbox_email, name, impostor.port, security="ssl")
+        # The system's authorities do not know ours: refused, before LOGIN sends the password.
+        mailboxes_poll()
+        box.refresh_from_db()
+        assert "CERTIFICATE_VERIFY_FAILED" in box.last_error, box.last_error
+        assert genuine.commands == []
+        # With our authority named, the genuine server is polled under its name, the impostor is refused.
+        settings.EMAIL_IMAP_CA_FILE = str(authority.bundle)
+        mailboxes_poll()
+        box.refresh_from_db()
+        stranger.refresh_from_db()
+        assert box.last_error == "" and "LOGIN" in genuine.commands
+        assert genuine.sni[-1] == name
+        assert "CERTIFICATE_VERIFY_FAILED" in stranger.last_error and impostor.commands == []
+    finally:
+        genuine.stop()
+        impostor.stop()

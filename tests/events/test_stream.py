@@ -23,10 +23,11 @@ from events.catalog import EVENT_TYPES
 from events.models import DomainEvent
 from events.services import event_publish, events_dispatch
 from lifecycle.services import touchpoint_record
-from tests.channels_adapters.voice.conftest import CALL_SID, CUSTOMER
+from tests.channels_adapters.voice.conftest import CALL_SID, CUSTOMER, voice_post
 from tests.conftest import thread_of, twilio_fixture
 
 pytestmark = pytest.mark.django_db
+__all__ = ["voice_post"]  # a fixture
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 
@@ -44,7 +45,7 @@ def assert_valid(events: Sequence[DomainEvent]) -> None:
 
 
 def test_a_customers_first_text_and_an_agents_work_on_it_are_published_in_order(
-    deliver_inbound, inbox_support, agent_alice
+    deliver_inbound, inbox_support, agent_alice, fake_twilio
 ) -> None:
     deliver_inbound(twilio_fixture("inbound_sms"))
     thread = thread_of("+14155550142")
@@ -109,6 +110,7 @@ def test_merging_and_unmerging_customers_is_published_on_the_surviving_thread(
     dana, _ = contact_resolve(kind="phone", address="+14155550142")
     twin, _ = contact_resolve(kind="email", address="dana@example.com")
     contact_merge(source=twin, into=dana, by=agent_alice)
+    twin.refresh_from_db()
     contact_unmerge(merged=twin, by=agent_alice)
     merged, unmerged = (
         DomainEvent.objects.get(type="contact.merged"),

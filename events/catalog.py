@@ -35,7 +35,7 @@ class EventType:
         }
 
 
-def _type(name: str, when: str, **properties: dict[str, Any]) -> EventType:
+def _type(name: str, when: str, /, **properties: dict[str, Any]) -> EventType:
     required = tuple(key for key, schema in properties.items() if "null" not in str(schema.get("type")))
     return EventType(name, when, properties, required)
 
@@ -65,7 +65,6 @@ EVENT_TYPES: dict[str, EventType] = {
             entry=ID,
             channel=CHANNEL,
             status=TEXT,
-            previous_status=TEXT,
             error=MAYBE_TEXT,
         ),
         _type(

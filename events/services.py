@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.db import transaction
 from django.db.models import Subquery
 from django.db.models.functions import Coalesce
@@ -55,9 +56,9 @@ def event_publish(
     seq: Any = None
     if conversation_id is not None:
         if not thread_locked and transaction.get_connection().in_atomic_block:
-            from conversations.models import Conversation
-
-            Conversation.objects.select_for_update().filter(pk=conversation_id).values_list("pk").first()
+            # The thread's row, by name: the outbox sits below the apps that publish to it.
+            thread = apps.get_model("conversations", "Conversation")
+            thread.objects.select_for_update().filter(pk=conversation_id).values_list("pk").first()
         last = DomainEvent.objects.filter(conversation_id=conversation_id).order_by("-thread_seq")
         seq = Coalesce(Subquery(last.values("thread_seq")[:1]), 0) + 1
     DomainEvent.objects.create(

@@ -1,12 +1,12 @@
-"""Outgoing webhooks: the after-commit consumer of the domain events (being built)."""
+"""Outgoing webhooks: signed (Standard Webhooks), delivered at least once, to addresses the hub may reach.
+
+`webhook_deliveries_queue` is the after-commit consumer of the domain events (events.services.CONSUMERS);
+delivery.py sends, services.py manages the subscriptions, signing.py is the wire format. docs/webhooks.md
+is the receiver's guide.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from events.webhooks.delivery import webhook_deliveries_queue
 
-from events.models import DomainEvent
-
-
-def webhook_deliveries_queue(events: Sequence[DomainEvent]) -> None:
-    """Queue one delivery per (subscription, event) for every active subscription to each event's type."""
-    return None
+__all__ = ["webhook_deliveries_queue"]

@@ -81,6 +81,7 @@ urlpatterns = [
     # REST API
     path("api/v1/", include("conversations.api.urls")),
     path("api/v1/reports/", include("reports.api")),
+    path("api/v1/", include("events.webhooks.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -42,6 +42,10 @@ def webhook_url_check(url: str) -> str:
         raise ValidationError("url: the address that receives the events, https://... .")
     if len(url) > URL_MAX:
         raise ValidationError(f"url: at most {URL_MAX} characters.")
+    if "\\" in url or any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise ValidationError(
+            "url: it holds spaces, backslashes or control characters; percent-encode them (%20, %5C)."
+        )
     try:
         split = urlsplit(url)
         has_credentials = split.username is not None or split.password is not None

@@ -6,9 +6,9 @@
    claims due deliveries with SELECT ... FOR UPDATE SKIP LOCKED and commits the claim as a lease: their
    `next_attempt_at` moves past the time the worker may spend on them. A worker killed mid-request leaves
    them to be claimed again once the lease runs out: a retry, never a lost delivery.
-3. The requests go out through config/safe_http (the address vetted once and pinned), one keep-alive
-   connection pool per receiving host, up to WEBHOOK_CONCURRENCY endpoints at once, each request signed
-   afresh; no request starts that could outlast the lease.
+3. The requests go out through config/safe_http (the address vetted once and pinned), over a kept-alive
+   connection pool per receiving host, on up to WEBHOOK_CONCURRENCY connections at once shared fairly
+   between the batch's endpoints, each request signed afresh; no request starts that could outlast the lease.
 4. Each outcome is logged (WebhookAttempt) and decides what follows: done, the next try of RETRY_SCHEDULE_S,
    or given up. An endpoint with no success for WEBHOOK_DISABLE_AFTER_H is switched off and the admins told.
 
@@ -96,7 +96,7 @@ class Job:
     delivery_id: int
     attempts: int  # this round's attempts, this one included
     endpoint_id: int
-    url: str
+    url: str  # as config/safe_http will send it; empty when it cannot be read one way only
     secrets: tuple[str, ...]
     msg_id: str
     body: bytes
@@ -120,7 +120,7 @@ def _claim(*, now: datetime, limit: int) -> list[Job]:
         rows = list(
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=WebhookDelivery.PENDING, next_attempt_at__lte=now, endpoint__active=True)
-            .select_related("endpoint", "event")
+            .select_related("event")
             .order_by("next_attempt_at", "id")[:limit]
         )
         if not rows:
@@ -131,9 +131,10 @@ def _claim(*, now: datetime, limit: int) -> list[Job]:
             last_attempt_at=now,
         )
     # The claim is committed: from here a worker that dies leaves the rows to the next claim after the lease.
-    jobs = []
-    for row in rows:
-        endpoint = row.endpoint
+    # Each endpoint read once per batch (its secrets are decrypted once, its URL checked once).
+    endpoints = WebhookEndpoint.objects.in_bulk({row.endpoint_id for row in rows})
+    prepared: dict[int, tuple[str, tuple[str, ...]]] = {}
+    for pk, endpoint in endpoints.items():
         secrets = [endpoint.secret]
         if (
             endpoint.previous_secret
@@ -141,18 +142,20 @@ def _claim(*, now: datetime, limit: int) -> list[Job]:
             and endpoint.previous_secret_until > now
         ):
             secrets.append(endpoint.previous_secret)
-        jobs.append(
-            Job(
-                delivery_id=row.pk,
-                attempts=row.attempts + 1,
-                endpoint_id=endpoint.pk,
-                url=endpoint.url,
-                secrets=tuple(s for s in secrets if s),
-                msg_id=row.event.uid,
-                body=body_bytes(row.event),
-            )
+        prepared[pk] = (safe_http.url_checked(endpoint.url) or "", tuple(s for s in secrets if s))
+    return [
+        Job(
+            delivery_id=row.pk,
+            attempts=row.attempts + 1,
+            endpoint_id=row.endpoint_id,
+            url=prepared[row.endpoint_id][0],
+            secrets=prepared[row.endpoint_id][1],
+            msg_id=row.event.uid,
+            body=body_bytes(row.event),
         )
-    return jobs
+        for row in rows
+        if row.endpoint_id in endpoints
+    ]
 
 
 # --- 3. sending -------------------------------------------------------------------------------------------
@@ -203,8 +206,8 @@ def send_one(job: Job, *, timeout: float) -> Outcome:
         elapsed = int((time.monotonic() - began) * 1000)
         return Outcome(job=job, started_at=started_at, duration_ms=elapsed, **fields)
 
-    url = safe_http.url_checked(job.url)
-    if url is None:
+    url = job.url
+    if not url:
         return done(error="Refused: the URL cannot be read one way only.", permanent=True)
     timestamp = int(time.time())
     headers = headers_signed(secrets_=job.secrets, msg_id=job.msg_id, timestamp=timestamp, body=job.body)
@@ -246,16 +249,26 @@ def send_one(job: Job, *, timeout: float) -> Outcome:
     return done(status_code=status, excerpt=excerpt, error=f"Answered {status}.")
 
 
-def _send_all(jobs: Sequence[Job], *, start_before: float, timeout: float) -> Iterator[Outcome]:
-    """Outcomes as they come. One thread per endpoint (up to WEBHOOK_CONCURRENCY), sending its deliveries in
-    order: a receiver that hangs holds up its own deliveries only."""
+def _lanes(jobs: Sequence[Job]) -> list[list[Job]]:
+    """Split a batch into lanes, each sent in order over one connection: every endpoint gets its share of
+    WEBHOOK_CONCURRENCY (at least one), so a receiver that hangs holds up its own deliveries only."""
     groups: dict[int, list[Job]] = defaultdict(list)
     for job in jobs:
         groups[job.endpoint_id].append(job)
+    share = max(1, settings.WEBHOOK_CONCURRENCY // len(groups))
+    lanes: list[list[Job]] = []
+    for group in groups.values():
+        n = min(share, len(group))
+        lanes.extend(group[i::n] for i in range(n))
+    return lanes
+
+
+def _send_all(jobs: Sequence[Job], *, start_before: float, timeout: float) -> Iterator[Outcome]:
+    """Outcomes as they come, from up to WEBHOOK_CONCURRENCY threads (no database in them)."""
     results: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
 
-    def run(group: list[Job]) -> None:
-        for job in group:
+    def run(lane: list[Job]) -> None:
+        for job in lane:
             if time.monotonic() > start_before:
                 results.put(Outcome(job=job, started_at=timezone.now(), not_sent=True))
                 continue
@@ -265,14 +278,15 @@ def _send_all(jobs: Sequence[Job], *, start_before: float, timeout: float) -> It
                 logger.exception("Webhook delivery %s", job.delivery_id)
                 results.put(Outcome(job=job, started_at=timezone.now(), error=_short(error)))
 
-    if len(groups) == 1:
-        run(next(iter(groups.values())))
+    lanes = _lanes(jobs)
+    if len(lanes) == 1:
+        run(lanes[0])
         while not results.empty():
             yield results.get()
         return
-    with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_CONCURRENCY, len(groups))) as pool:
-        for group in groups.values():
-            pool.submit(run, group)
+    with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_CONCURRENCY, len(lanes))) as pool:
+        for lane in lanes:
+            pool.submit(run, lane)
         for _ in range(len(jobs)):
             yield results.get()
 
@@ -281,6 +295,12 @@ def _send_all(jobs: Sequence[Job], *, start_before: float, timeout: float) -> It
 def _record(outcomes: Sequence[Outcome], *, now: datetime) -> None:
     disabled: list[int] = []
     with transaction.atomic():
+        # Locked, so a subscription deleted meanwhile (its deliveries with it) is seen gone, not written to.
+        ids = [o.job.delivery_id for o in outcomes]
+        alive = set(
+            WebhookDelivery.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True)
+        )
+        outcomes = [o for o in outcomes if o.job.delivery_id in alive]
         WebhookAttempt.objects.bulk_create(
             [
                 WebhookAttempt(

@@ -279,15 +279,17 @@ def test_an_address_the_hub_should_not_reach_is_refused_at_delivery(receiver, se
     assert row.last_error.startswith("Refused:")
 
 
-def test_many_deliveries_to_one_receiver_share_one_kept_alive_connection(receiver) -> None:
+def test_deliveries_to_one_receiver_reuse_a_few_kept_alive_connections(receiver, settings) -> None:
     target = receiver()
     subscribe(target)
-    for n in range(20):
-        publish("note.added", thread=THREAD + n)
-    events_dispatch()
-    tasks.deliver_webhooks()
-    assert len(target.ids(answered=204)) == 20
-    assert len(target.connections) == 1
+    for round_ in range(3):
+        for n in range(20):
+            publish("note.added", thread=THREAD + n)
+        events_dispatch()
+        tasks.deliver_webhooks()
+        assert len(target.ids(answered=204)) == 20 * (round_ + 1)
+    # One connection per lane (WEBHOOK_CONCURRENCY), kept from one batch and one job to the next.
+    assert len(target.connections) <= settings.WEBHOOK_CONCURRENCY
 
 
 # --- an endpoint that keeps failing ---------------------------------------------------------------------
@@ -355,3 +357,16 @@ def test_one_success_resets_the_failure_clock(receiver) -> None:
 def test_no_event_payload_shadows_the_keys_the_hub_sets_in_data() -> None:
     for event_type in EVENT_TYPES.values():
         assert not set(RESERVED_DATA_KEYS) & set(event_type.properties), event_type.name
+
+
+def test_a_subscription_deleted_while_its_batch_is_out_is_recorded_as_gone(receiver) -> None:
+    target = receiver()
+    endpoint = subscribe(target)
+    publish("conversation.resolved")
+    events_dispatch()
+    (job,) = delivery._claim(now=timezone.now(), limit=10)
+    endpoint.delete()
+    outcome = delivery.send_one(job, timeout=2.0)
+    assert outcome.succeeded
+    delivery._record([outcome], now=timezone.now())  # no error: nothing left to write to
+    assert WebhookAttempt.objects.count() == 0

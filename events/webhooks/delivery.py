@@ -57,6 +57,9 @@ MAX_ATTEMPTS = 1 + len(RETRY_SCHEDULE_S)
 LEASE_MARGIN_S = 25.0
 EXCERPT_CHARS = 500
 READ_MAX_BYTES = 64 * 1024  # more of an answer is not read (and its connection not reused)
+# A job stops claiming after this long and leaves the rest to the next one: it shares the `default` queue's
+# worker with outbound messages, which must not wait long behind a backlog of webhooks.
+JOB_BUDGET_S = 5.0
 RECORD_EVERY = 50  # outcomes written per transaction while a batch is out
 USER_AGENT = "conversation-hub-webhooks/1"
 
@@ -112,7 +115,9 @@ class Outcome:
     error: str = ""
     succeeded: bool = False
     permanent: bool = False  # the address is refused: asking again gives the same answer
-    not_sent: bool = False  # the lease's time ran out before it started: handed back untouched
+    not_sent: bool = False  # not started (the lease's time ran out, or the receiver hangs): handed back
+    postpone_s: float = 0.0  # with not_sent: when to try it again
+    timed_out: bool = False
 
 
 def _claim(*, now: datetime, limit: int) -> list[Job]:
@@ -226,7 +231,7 @@ def send_one(job: Job, *, timeout: float) -> Outcome:
     except safe_http.DestinationRefused as refused:
         return done(error=f"Refused: {refused.message}", permanent=True)
     except requests.exceptions.Timeout:
-        return done(error=f"No answer within {timeout:g} s.")
+        return done(error=f"No answer within {timeout:g} s.", timed_out=True)
     except requests.exceptions.ConnectionError as error:
         return done(error=f"Could not connect: {_short(error)}")
     except (requests.exceptions.RequestException, OSError, ValueError) as error:
@@ -268,15 +273,25 @@ def _send_all(jobs: Sequence[Job], *, start_before: float, timeout: float) -> It
     results: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
 
     def run(lane: list[Job]) -> None:
+        hung: Outcome | None = None
         for job in lane:
+            if hung is not None:
+                # The receiver did not answer the previous request in time: the rest of its lane waits for
+                # that one's next try rather than each costing a timeout (and a worker) now.
+                delay = retry_delay_s(hung.job.attempts) or RETRY_SCHEDULE_S[-1]
+                results.put(Outcome(job=job, started_at=timezone.now(), not_sent=True, postpone_s=delay))
+                continue
             if time.monotonic() > start_before:
                 results.put(Outcome(job=job, started_at=timezone.now(), not_sent=True))
                 continue
             try:
-                results.put(send_one(job, timeout=timeout))
+                outcome = send_one(job, timeout=timeout)
             except Exception as error:  # a bug must not strand the others
                 logger.exception("Webhook delivery %s", job.delivery_id)
-                results.put(Outcome(job=job, started_at=timezone.now(), error=_short(error)))
+                outcome = Outcome(job=job, started_at=timezone.now(), error=_short(error))
+            results.put(outcome)
+            if outcome.timed_out:
+                hung = outcome
 
     lanes = _lanes(jobs)
     if len(lanes) == 1:
@@ -323,7 +338,9 @@ def _record(outcomes: Sequence[Outcome], *, now: datetime) -> None:
             # Only the round this worker claimed: a worker whose lease ran out must not undo a later claim.
             mine = Q(pk=o.job.delivery_id, state=WebhookDelivery.PENDING, attempts=o.job.attempts)
             if o.not_sent:
-                WebhookDelivery.objects.filter(mine).update(attempts=F("attempts") - 1, next_attempt_at=now)
+                WebhookDelivery.objects.filter(mine).update(
+                    attempts=F("attempts") - 1, next_attempt_at=now + timedelta(seconds=o.postpone_s)
+                )
             elif o.succeeded:
                 succeeded[o.status_code].append(o.job.delivery_id)
                 endpoint_ok[o.job.endpoint_id] = o.started_at
@@ -440,7 +457,7 @@ def webhooks_deliver_batch(*, now: datetime | None = None, limit: int | None = N
     return len(jobs)
 
 
-def webhooks_deliver_due(*, now: datetime | None = None, budget_s: float = 20.0) -> int:
+def webhooks_deliver_due(*, now: datetime | None = None, budget_s: float = JOB_BUDGET_S) -> int:
     """Deliver batches until none is due or `budget_s` has passed (the next run goes on); returns how many."""
     began = time.monotonic()
     total = 0

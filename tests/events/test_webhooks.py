@@ -225,20 +225,29 @@ def test_a_delivery_claimed_by_a_worker_that_died_is_sent_after_its_lease(receiv
 
 
 # --- receivers that misbehave -----------------------------------------------------------------------------
-def test_a_receiver_that_hangs_costs_the_timeout_not_a_stuck_worker(receiver, settings) -> None:
+def test_a_receiver_that_hangs_costs_one_timeout_not_a_stuck_worker(receiver, settings) -> None:
     settings.WEBHOOK_TIMEOUT_S = 0.5
+    settings.WEBHOOK_CONCURRENCY = 1
     slow = receiver(hang_s=3)
     subscribe(slow)
-    publish("conversation.resolved")
+    events = publish("note.added", "conversation.assigned", "conversation.resolved")
     events_dispatch()
     began = time.monotonic()
     tasks.deliver_webhooks()
     assert time.monotonic() - began < 2.5
+    assert len(slow.received) == 1  # the others wait for the same next try instead of a timeout each
     attempt = WebhookAttempt.objects.get()
     assert attempt.error == "No answer within 0.5 s." and attempt.status_code is None
-    row = WebhookDelivery.objects.get()
-    assert row.state == "pending" and row.next_attempt_at is not None
-    assert 3 <= (row.next_attempt_at - timezone.now()).total_seconds() <= 5
+    rows = list(WebhookDelivery.objects.order_by("id"))
+    assert [row.state for row in rows] == ["pending"] * 3
+    assert [row.attempts for row in rows] == [1, 0, 0]
+    for row in rows:
+        assert row.next_attempt_at is not None
+        assert 3 <= (row.next_attempt_at - timezone.now()).total_seconds() <= 5
+
+    slow.hang_s = 0
+    deliver_until_done()
+    assert sorted(set(slow.ids(answered=204))) == sorted(e.uid for e in events)
 
 
 def test_a_redirect_is_a_failure_and_is_not_followed(receiver) -> None:

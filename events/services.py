@@ -9,16 +9,19 @@ and, as a safety net for a process that died in between, as a periodic job.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -39,6 +42,18 @@ def event_uid() -> str:
     return "evt_" + "".join(secrets.choice(_ALPHABET) for _ in range(26))
 
 
+@dataclass(frozen=True)
+class _Pending:
+    type: str
+    conversation_id: int | None
+    contact_id: int | None
+    payload: dict[str, Any]
+    at: datetime
+
+
+_batch = threading.local()
+
+
 def event_publish(
     *,
     type: str,
@@ -50,26 +65,74 @@ def event_publish(
 ) -> None:
     """Record that `type` happened, in the current transaction. The event exists if and only if the change
     does; a thread's events are numbered 1, 2, 3... in the order their transactions wrote them: the thread row
-    is locked first (unless the caller holds it already, as `entry_append` does), so numbers never collide."""
+    is locked first (unless the caller holds it already, as `entry_append` does), so numbers never collide.
+
+    Inside `events_batched()` the row is written with the block's other events, in one INSERT, at its end."""
     if type not in EVENT_TYPES:
         raise ValueError(f"Unknown domain event {type!r}: add it to events/catalog.py first.")
-    seq: Any = None
-    if conversation_id is not None:
-        if not thread_locked and transaction.get_connection().in_atomic_block:
-            # The thread's row, by name: the outbox sits below the apps that publish to it.
-            thread = apps.get_model("conversations", "Conversation")
-            thread.objects.select_for_update().filter(pk=conversation_id).values_list("pk").first()
-        last = DomainEvent.objects.filter(conversation_id=conversation_id).order_by("-thread_seq")
-        seq = Coalesce(Subquery(last.values("thread_seq")[:1]), 0) + 1
-    DomainEvent.objects.create(
-        uid=event_uid(),
-        type=type,
-        occurred_at=at or timezone.now(),
-        conversation_id=conversation_id,
-        contact_id=contact_id,
-        thread_seq=seq,
-        payload=payload,
-    )
+    if conversation_id is not None and not thread_locked and transaction.get_connection().in_atomic_block:
+        # The thread's row, by name: the outbox sits below the apps that publish to it.
+        thread = apps.get_model("conversations", "Conversation")
+        thread.objects.select_for_update().filter(pk=conversation_id).values_list("pk").first()
+    pending = _Pending(type, conversation_id, contact_id, payload, at or timezone.now())
+    batch: list[_Pending] | None = getattr(_batch, "events", None)
+    if batch is not None:
+        batch.append(pending)
+        return
+    _write([pending])
+
+
+@contextmanager
+def events_batched() -> Iterator[None]:
+    """Inside one transaction (the inbound pipeline's, per message): the events published in the block are
+    written in one INSERT when it ends. An exception writes nothing: the transaction is rolling back."""
+    if getattr(_batch, "events", None) is not None:
+        yield  # the outer block writes
+        return
+    _batch.events = []
+    try:
+        yield
+        _write(_batch.events)
+    finally:
+        _batch.events = None
+
+
+def _write(events: list[_Pending]) -> None:
+    """One INSERT for all: each thread's next numbers come from a subquery on the unique index, read in the
+    statement itself, under the thread locks the publishers hold."""
+    if not events:
+        return
+    connection = transaction.get_connection()
+    table = connection.ops.quote_name(DomainEvent._meta.db_table)
+    jsonb = "::jsonb" if connection.vendor == "postgresql" else ""
+    rows: list[str] = []
+    params: list[Any] = []
+    counted: dict[int, int] = {}
+    for event in events:
+        params += [
+            event_uid(),
+            event.type,
+            connection.ops.adapt_datetimefield_value(event.at),
+            event.conversation_id,
+            event.contact_id,
+        ]
+        if event.conversation_id is None:
+            seq = "NULL"
+        else:
+            counted[event.conversation_id] = counted.get(event.conversation_id, 0) + 1
+            seq = (
+                f"(SELECT COALESCE(MAX(thread_seq), 0) FROM {table} "  # noqa: S608 (our own table's name)
+                "WHERE conversation_id = %s AND thread_seq IS NOT NULL) + %s"
+            )
+            params += [event.conversation_id, counted[event.conversation_id]]
+        params.append(json.dumps(event.payload, cls=DjangoJSONEncoder))
+        rows.append(f"(%s, %s, %s, %s, %s, {seq}, %s{jsonb})")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (uid, type, occurred_at, conversation_id, contact_id, thread_seq, payload) "  # noqa: S608
+            f"VALUES {', '.join(rows)}",  # placeholders only; every value is a parameter
+            params,
+        )
     _dispatch_after_commit()
 
 

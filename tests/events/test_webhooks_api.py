@@ -202,3 +202,56 @@ def test_the_django_admin_lists_deliveries_with_attempts_and_redelivers(admin_ad
     client.post("/admin/events/webhookdelivery/", {"action": "redeliver", "_selected_action": [str(row.pk)]})
     delivery.webhooks_deliver_due()
     assert len(target.ids(answered=204)) == 2
+
+
+def test_the_settings_page_subscribes_shows_the_secret_once_and_redelivers(
+    admin_ada, agent_alice, target
+) -> None:
+    client = Client()
+    client.force_login(agent_alice)
+    assert client.get("/inbox/settings/webhooks/").status_code == 403
+    assert (
+        client.post("/inbox/settings/webhooks/", {"action": "create", "url": target.url}).status_code == 403
+    )
+
+    client.force_login(admin_ada)
+    refused = client.post(
+        "/inbox/settings/webhooks/",
+        {"action": "create", "url": "http://169.254.169.254/", "event_types": ["*"]},
+    )
+    assert refused.status_code == 400 and b"cloud metadata" in refused.content
+    made = client.post(
+        "/inbox/settings/webhooks/",
+        {"action": "create", "url": target.url, "event_types": ["note.added", "conversation.resolved"]},
+    )
+    endpoint = WebhookEndpoint.objects.get()
+    assert made.status_code == 200 and endpoint.secret.encode() in made.content
+    assert endpoint.event_types == ["conversation.resolved", "note.added"]
+    page = client.get("/inbox/settings/webhooks/")
+    assert target.url.encode() in page.content and endpoint.secret.encode() not in page.content
+
+    target.secrets.append(endpoint.secret)
+    publish("conversation.resolved")
+    events_dispatch()
+    delivery.webhooks_deliver_due()
+    row = WebhookDelivery.objects.get()
+    listed = client.get(f"/inbox/settings/webhooks/?endpoint={endpoint.pk}")
+    assert row.event.uid.encode() in listed.content and b"204" in listed.content
+    assert (
+        client.post("/inbox/settings/webhooks/", {"action": "redeliver", "delivery": row.pk}).status_code
+        == 302
+    )
+    delivery.webhooks_deliver_due()
+    assert target.ids(answered=204) == [row.event.uid, row.event.uid]
+
+    rotated = client.post("/inbox/settings/webhooks/", {"action": "rotate", "endpoint": endpoint.pk})
+    endpoint.refresh_from_db()
+    assert endpoint.secret.encode() in rotated.content and endpoint.previous_secret == target.secrets[0]
+    client.post("/inbox/settings/webhooks/", {"action": "off", "endpoint": endpoint.pk})
+    endpoint.refresh_from_db()
+    assert not endpoint.active
+    assert (
+        client.post("/inbox/settings/webhooks/", {"action": "delete", "endpoint": endpoint.pk}).status_code
+        == 302
+    )
+    assert WebhookEndpoint.objects.count() == 0

@@ -310,10 +310,14 @@ def _send_all(jobs: Sequence[Job], *, start_before: float, timeout: float) -> It
 def _record(outcomes: Sequence[Outcome], *, now: datetime) -> None:
     disabled: list[int] = []
     with transaction.atomic():
-        # Locked, so a subscription deleted meanwhile (its deliveries with it) is seen gone, not written to.
+        # Locked (in id order, as every recorder locks them), so a subscription deleted meanwhile, its
+        # deliveries with it, is seen gone rather than written to.
         ids = [o.job.delivery_id for o in outcomes]
         alive = set(
-            WebhookDelivery.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True)
+            WebhookDelivery.objects.select_for_update()
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
         outcomes = [o for o in outcomes if o.job.delivery_id in alive]
         WebhookAttempt.objects.bulk_create(

@@ -306,6 +306,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "events.tasks.deliver_webhooks",
         "schedule": schedule(timedelta(seconds=max(1, env_int("WEBHOOK_DELIVER_EVERY_S", 5)))),
     },
+    "prune-webhook-deliveries": {
+        "task": "events.tasks.prune_webhook_deliveries",
+        "schedule": schedule(timedelta(hours=6)),
+    },
 }
 DOMAIN_EVENTS_SWEEP_AFTER_S = env_int("DOMAIN_EVENTS_SWEEP_AFTER_S", 30)
 # Outgoing webhooks (events/webhooks/, docs/webhooks.md). A receiver gets WEBHOOK_TIMEOUT_S to answer; due
@@ -321,6 +325,8 @@ WEBHOOK_ALLOWED_HOSTS = [host.lower() for host in env_list("WEBHOOK_ALLOWED_HOST
 WEBHOOK_SECRET_OVERLAP_H = env_int("WEBHOOK_SECRET_OVERLAP_H", 24)
 # An endpoint with no success since a first failure this long ago is switched off, and the admins told.
 WEBHOOK_DISABLE_AFTER_H = env_int("WEBHOOK_DISABLE_AFTER_H", 72)
+# Deliveries that are over (succeeded, or given up) are kept this long with their attempts, then forgotten.
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)
 # Reports: the satisfaction question after a resolution, the thank-you suggested to a new customer, exports.
 SATISFACTION_SURVEY_ENABLED = env_bool("SATISFACTION_SURVEY_ENABLED", default=True)
 SATISFACTION_QUESTION = os.environ.get("SATISFACTION_QUESTION", "") or (

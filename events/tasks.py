@@ -23,3 +23,10 @@ def deliver_webhooks() -> int:
     from events.webhooks.delivery import webhooks_deliver_due
 
     return webhooks_deliver_due()
+
+
+@shared_task
+def prune_webhook_deliveries() -> int:
+    from events.webhooks.delivery import webhooks_prune
+
+    return webhooks_prune()

@@ -471,3 +471,12 @@ def webhooks_deliver_due(*, now: datetime | None = None, budget_s: float = JOB_B
         if claimed == 0:
             break
     return total
+
+
+def webhooks_prune(*, now: datetime | None = None) -> int:
+    """Forget deliveries that are over (succeeded or given up) after WEBHOOK_RETENTION_DAYS, with their
+    attempts; returns how many. Pending ones are kept whatever their age."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    over = WebhookDelivery.objects.exclude(state=WebhookDelivery.PENDING).filter(created_at__lt=cutoff)
+    deleted, _ = over.delete()
+    return deleted

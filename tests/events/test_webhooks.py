@@ -379,3 +379,19 @@ def test_a_subscription_deleted_while_its_batch_is_out_is_recorded_as_gone(recei
     assert outcome.succeeded
     delivery._record([outcome], now=timezone.now())  # no error: nothing left to write to
     assert WebhookAttempt.objects.count() == 0
+
+
+def test_deliveries_that_are_over_are_forgotten_after_the_retention_pending_ones_never(
+    receiver, settings
+) -> None:
+    target = receiver()
+    subscribe(target)
+    publish("note.added", "conversation.resolved")
+    events_dispatch()
+    tasks.deliver_webhooks()
+    publish("conversation.assigned")
+    events_dispatch()  # queued, not yet sent
+    later = timezone.now() + timedelta(days=settings.WEBHOOK_RETENTION_DAYS, minutes=1)
+    assert delivery.webhooks_prune(now=timezone.now()) == 0
+    assert delivery.webhooks_prune(now=later) == 2 + 2  # two deliveries and their two attempts
+    assert list(WebhookDelivery.objects.values_list("state", flat=True)) == ["pending"]

@@ -32,7 +32,8 @@ MAX_OVERLAP_H = 7 * 24
 def url_policy(host: str) -> safe_http.Policy:
     """WEBHOOK_ALLOWED_HOSTS (an on-premises receiver) may be on a private network; every other host must
     resolve to the public internet. Link-local and cloud metadata addresses are refused for all."""
-    return safe_http.ADMIN if host.lower() in settings.WEBHOOK_ALLOWED_HOSTS else safe_http.PUBLIC
+    allowed = {name.strip().strip("[]").lower() for name in settings.WEBHOOK_ALLOWED_HOSTS}
+    return safe_http.ADMIN if host.strip("[]").lower() in allowed else safe_http.PUBLIC
 
 
 def webhook_url_check(url: str) -> str:

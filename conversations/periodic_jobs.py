@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from celery import states
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -87,10 +88,11 @@ def _on_task_postrun(
     started_at = _started.pop(task_id or "", None)
     if started_at is None or task is None:
         return
-    error = None
-    if state != "SUCCESS":
-        error = retval if isinstance(retval, BaseException) else RuntimeError(f"ended in state {state}")
-    periodic_job_record(task=str(task.name), started_at=started_at, error=error)
+    if state == states.SUCCESS:
+        periodic_job_record(task=str(task.name), started_at=started_at)
+    elif state in (states.FAILURE, states.RETRY) and isinstance(retval, BaseException):
+        periodic_job_record(task=str(task.name), started_at=started_at, error=retval)
+    # Anything else is no outcome of the job: a worker stopped mid-run (acks_late gives the run back), ignored.
 
 
 def periodic_jobs_watch() -> None:

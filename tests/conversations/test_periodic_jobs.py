@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from celery.schedules import schedule
+from celery.signals import task_postrun, task_prerun
 from django.db import DatabaseError
 from django.test import Client
 from django.utils import timezone
@@ -65,6 +66,16 @@ def test_each_run_of_a_scheduled_job_updates_its_one_row(tidy_every_minute) -> N
 
     not_scheduled.apply()
     assert PeriodicJobRun.objects.count() == 1  # only the schedule's jobs are recorded
+
+
+@pytest.mark.django_db
+def test_a_run_cut_short_by_a_worker_stopping_is_no_error(tidy_every_minute) -> None:
+    """SIGTERM to a prefork child mid-run: Celery sends task_postrun with no state; acks_late gives the run back."""
+    task_prerun.send(sender=tidy, task_id="cut-short", task=tidy, args=(), kwargs={})
+    task_postrun.send(
+        sender=tidy, task_id="cut-short", task=tidy, args=(), kwargs={}, retval=None, state=None
+    )
+    assert not PeriodicJobRun.objects.exists()
 
 
 @pytest.mark.django_db

@@ -40,8 +40,10 @@ def _job_names(task: str) -> list[str]:
 
 
 def error_summary(error: BaseException) -> str:
-    """The class and message, on one line, without URL credentials, short: /healthz/jobs shows it to anyone."""
-    text = " ".join(f"{type(error).__name__}: {error}".split()).removesuffix(":")
+    """The class and the message's first line, without URL credentials, short: /healthz/jobs shows it to anyone.
+    (PostgreSQL puts the row's values on a DETAIL line: `Key (address)=(+1415...) already exists`.)"""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__
     return _USERINFO.sub(r"\1***@", text)[: PeriodicJobRun.ERROR_MAX]
 
 

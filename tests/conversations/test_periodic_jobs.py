@@ -54,15 +54,17 @@ def test_each_run_of_a_scheduled_job_updates_its_one_row(tidy_every_minute) -> N
     )
     assert before <= row.last_run_at <= row.last_success_at
 
-    # A failure keeps the last success and says what went wrong, briefly and without the URL's password.
-    failed = tidy.apply(
-        kwargs={"fail": "Error connecting to redis://hub:s3cret@10.0.0.5:6379/0.\n" + "x" * 500}
-    )
+    # A failure keeps the last success and says what went wrong: briefly, without the URL's password, and
+    # without the lines after the first (where PostgreSQL puts a row's values).
+    message = "Error connecting to redis://hub:s3cret@10.0.0.5:6379/0 " + "x" * 500
+    failed = tidy.apply(kwargs={"fail": f"{message}\nDETAIL:  Key (address)=(+14155550123) already exists."})
     assert isinstance(failed.result, ConnectionError)  # the job's own outcome is untouched
     row = PeriodicJobRun.objects.get()
-    assert row.last_error.startswith("ConnectionError: Error connecting to redis://***@10.0.0.5:6379/0. xxx")
+    assert row.last_error.startswith("ConnectionError: Error connecting to redis://***@10.0.0.5:6379/0 xxx")
     assert "s3cret" not in row.last_error and len(row.last_error) == PeriodicJobRun.ERROR_MAX
     assert row.last_error_at >= row.last_success_at >= before
+    tidy.apply(kwargs={"fail": "duplicate key value\nDETAIL:  Key (address)=(+14155550123) already exists."})
+    assert PeriodicJobRun.objects.get().last_error == "ConnectionError: duplicate key value"
 
     not_scheduled.apply()
     assert PeriodicJobRun.objects.count() == 1  # only the schedule's jobs are recorded

@@ -33,12 +33,15 @@ def test_readyz_names_what_is_down(client) -> None:
 
 @pytest.mark.django_db
 def test_healthz_jobs_says_how_each_scheduled_job_went_without_a_login(client, settings) -> None:
+    from datetime import timedelta
+
     from django.utils import timezone
     from django.utils.dateparse import parse_datetime
 
     from conversations.models import PeriodicJobRun
 
-    now = timezone.now().replace(microsecond=123000)  # JSON carries milliseconds
+    # In the past (the failure below comes after it), in whole milliseconds (as JSON carries them).
+    now = (timezone.now() - timedelta(seconds=1)).replace(microsecond=123000)
     for name, spec in settings.CELERY_BEAT_SCHEDULE.items():
         PeriodicJobRun.objects.create(name=name, task=spec["task"], last_run_at=now, last_success_at=now)
     response = client.get("/healthz/jobs")

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0012_list_indexes_cover_blocked'),
+        ('conversations', '0013_inbox_identity_site'),
     ]
 
     operations = [

@@ -401,6 +401,9 @@ TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "").rstrip("/") or "https://api.twilio.com"
 TWILIO_HTTP_TIMEOUT_S = float(os.environ.get("TWILIO_HTTP_TIMEOUT_S", "15"))
 MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 20 * 1024 * 1024)
+# Tests only: host:port pairs of local fakes (the fake Twilio) that config/safe_http may reach on a loopback
+# address. Empty by default, so every URL the hub is handed must lead to the public internet.
+SAFE_HTTP_ALLOW_LOOPBACK = env_list("SAFE_HTTP_ALLOW_LOOPBACK", [])
 # --- Email ---------------------------------------------------------------------------------------
 # Outbound: an explicit EMAIL_BACKEND, else anymail's backend for ANYMAIL_ESP (its own variables configure
 # it, e.g. MAILGUN_API_KEY), else SMTP when EMAIL_HOST is set, else the sandbox.
@@ -424,6 +427,8 @@ EMAIL_REPLY_DOMAIN = os.environ.get("EMAIL_REPLY_DOMAIN", "")
 EMAIL_MAX_BYTES = env_int("EMAIL_MAX_BYTES", 40 * 1024 * 1024)
 EMAIL_ATTACHMENT_MAX_BYTES = env_int("EMAIL_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 EMAIL_IMAP_TIMEOUT_S = env_int("EMAIL_IMAP_TIMEOUT_S", 30)
+# IMAP over TLS checks the server's certificate against the system's authorities, or only this PEM bundle's.
+EMAIL_IMAP_CA_FILE = os.environ.get("EMAIL_IMAP_CA_FILE", "")
 
 
 def _anymail_settings() -> dict[str, Any]:

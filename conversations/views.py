@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from channels_adapters.file_check import filename_for
 from channels_adapters.outbound import entry_retry, message_send
 from channels_adapters.sandbox import sandbox_records
 from config.errors import HubError, NotFound, ValidationError
@@ -809,15 +810,19 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> HttpRespons
     attachment = attachment_visible_to(request.user).filter(pk=attachment_id, state="stored").first()
     if attachment is None or not attachment.file:
         raise Http404("No such attachment.")
+    # Shown inline only as a raster image or audio whose type we sniffed from the bytes; anything else (SVG,
+    # HTML, PDF, whatever the sender called it) is a download with no type a browser would render.
     inline = attachment.is_inline_image or attachment.is_inline_audio
+    filename = attachment.filename or f"attachment-{attachment.pk}"
     response = FileResponse(
         attachment.file.open("rb"),
         as_attachment=not inline,
-        filename=attachment.filename or f"attachment-{attachment.pk}",
+        # Saved from the browser, an inline image keeps the extension of what it is, never `.html`.
+        filename=filename_for(filename, attachment.content_type) if inline else filename,
         content_type=attachment.content_type if inline else "application/octet-stream",
     )
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

@@ -60,7 +60,6 @@ BATCH_ROWS = 500
 # The refused rows listed on the import's page (all of them are counted).
 REFUSED_LISTED = 1000
 DELIMITERS = (",", ";", "\t")
-_CHUNK = 1024 * 1024
 
 
 def contact_import_create(*, by: User, filename: str, content: bytes | IO[bytes]) -> ContactImport:
@@ -113,7 +112,9 @@ def contact_import_run(*, import_id: int) -> ContactImport:
         # The stored file went missing or changed since it was checked: the rows done so far stay done.
         logger.exception("Import %s: the file could not be read", job.pk)
         message = (
-            error.message if isinstance(error, ValidationError) else f"The file could not be read: {error}"
+            error.message
+            if isinstance(error, ValidationError)
+            else f"The stored file could not be read ({type(error).__name__}); upload it again."
         )
         ContactImport.objects.filter(pk=job.pk).update(
             state=ContactImport.FAILED, error=message[:1000], finished_at=timezone.now()

@@ -301,6 +301,15 @@ def test_a_customer_an_sms_made_while_the_batch_ran_is_merged_not_doubled(
     assert Contact.objects.get(identities__address="+14155550502").name == "Dana"
 
 
+def test_an_import_whose_file_is_gone_fails_with_a_reason_and_keeps_what_it_did(manager_maria: Any) -> None:
+    job = contact_import_create(by=manager_maria, filename="x.csv", content=b"phone\n+14155550601\n")
+    job.file.storage.delete(job.file.name)
+    job = contact_import_run(import_id=job.pk)
+    assert job.state == "failed" and job.finished_at is not None
+    assert job.error == "The stored file could not be read (FileNotFoundError); upload it again."
+    assert contact_import_run(import_id=job.pk).state == "failed"  # a redelivered task leaves it so
+
+
 # --- a million rows in bounded memory ----------------------------------------------------------------
 # (A million rows end to end into PostgreSQL, with the process's resident memory: bench/imports.py.)
 def customers_file(path: Path, rows: int) -> Path:

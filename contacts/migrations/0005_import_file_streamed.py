@@ -13,7 +13,7 @@ def count_refused(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contacts', '0003_finding_labels_attributes_imports'),
+        ('contacts', '0004_identity_scope'),
     ]
 
     operations = [

@@ -1,8 +1,8 @@
 """`make bench`: every figure of the hub against the machine's own limits, measured in the same run.
 
-    make bench                                  # everything (about 15 minutes; the data sets are kept)
+    make bench                                  # everything (15 minutes and the import's; data sets are kept)
     make bench BENCH_ARGS="--only pipeline"     # one group: baselines, pipeline, sockets, scale, search,
-                                                # funnel, reports, memory, drill, email
+                                                # funnel, reports, memory, drill, email, imports
     make bench BENCH_ARGS="--quick"             # smaller runs, to try a change
 
 The hub runs as in production: PostgreSQL, Redis, uvicorn and Celery workers as separate processes.
@@ -28,7 +28,18 @@ sys.path.insert(0, str(_HERE.parent))
 
 from bench import baselines, common  # noqa: E402
 
-GROUPS = ("pipeline", "sockets", "scale", "search", "funnel", "reports", "memory", "drill", "email")
+GROUPS = (
+    "pipeline",
+    "sockets",
+    "scale",
+    "search",
+    "funnel",
+    "reports",
+    "memory",
+    "drill",
+    "email",
+    "imports",
+)
 
 
 def main() -> None:
@@ -58,6 +69,7 @@ def main() -> None:
         "memory": lambda: _module("memory").figures(args.port),
         "drill": lambda: _module("drill").figures(quick=args.quick),
         "email": lambda: _module("email_intake").figures(args.port, quick=args.quick),
+        "imports": lambda: _module("imports").figures(quick=args.quick),
     }
     for group in GROUPS:
         if group not in groups:

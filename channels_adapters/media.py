@@ -13,6 +13,8 @@ from django.utils import timezone
 from channels_adapters.accounts import twilio_account_by_sid
 from channels_adapters.base import AdapterError
 from channels_adapters.enqueue import enqueue_now
+from channels_adapters.file_check import EXTENSIONS, file_checked
+from channels_adapters.file_check import sniff_content_type as sniff_content_type  # where it lived first
 from channels_adapters.registry import get_adapter
 from conversations.models import Attachment
 from conversations.services import entry_touch
@@ -20,47 +22,6 @@ from conversations.services import entry_touch
 logger = logging.getLogger("hub.media")
 
 MAX_ATTEMPTS = 5
-
-_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"GIF87a", 0, "image/gif"),
-    (b"GIF89a", 0, "image/gif"),
-    (b"%PDF-", 0, "application/pdf"),
-    (b"#!AMR", 0, "audio/amr"),
-    (b"OggS", 0, "audio/ogg"),
-    (b"ID3", 0, "audio/mpeg"),
-    (b"ftyp", 4, "video/mp4"),
-    (b"BEGIN:VCARD", 0, "text/vcard"),
-)
-
-_EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "application/pdf": "pdf",
-    "audio/amr": "amr",
-    "audio/ogg": "ogg",
-    "audio/mpeg": "mp3",
-    "audio/wav": "wav",
-    "video/mp4": "mp4",
-    "text/vcard": "vcf",
-}
-
-
-def sniff_content_type(data: bytes) -> str:
-    """What the bytes are, never what the sender said they are."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return "audio/wav"
-    if len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0 and data[1] & 0x06:
-        return "audio/mpeg"  # an MP3 frame with no ID3 tag (Twilio's recordings start so)
-    for magic, offset, content_type in _SIGNATURES:
-        if data[offset : offset + len(magic)] == magic:
-            return content_type
-    return "application/octet-stream"
 
 
 def attachment_fetch(*, attachment_id: int) -> float | None:
@@ -90,8 +51,10 @@ def attachment_fetch(*, attachment_id: int) -> float | None:
             next_try_at=timezone.now() + timedelta(seconds=delay),
         )
         return delay
-    content_type = sniff_content_type(content)
-    name = f"media-{attachment.position + 1}.{_EXTENSIONS.get(content_type, 'bin')}"
+    # An image that does not hold up (a decompression bomb, a page behind an image header) is kept as a
+    # plain file: downloadable, never drawn in the agent's page.
+    content_type = file_checked(content).content_type
+    name = f"media-{attachment.position + 1}.{EXTENSIONS.get(content_type, 'bin')}"
     attachment.file.save(name, ContentFile(content), save=False)
     attachment.filename = name
     attachment.content_type = content_type

@@ -16,6 +16,7 @@ from conversations import views as inbox_views
 urlpatterns = [
     path("", RedirectView.as_view(url="/inbox/", permanent=False)),
     path("healthz", health.healthz),
+    path("healthz/jobs", health.healthz_jobs),
     path("readyz", health.readyz),
     path("widget.js", webchat_views.widget_js, name="widget-js"),
     path("webchat/uploads/", webchat_views.widget_upload, name="widget-upload"),

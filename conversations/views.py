@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from channels_adapters.file_check import filename_for
 from channels_adapters.outbound import entry_retry, message_send
 from channels_adapters.sandbox import sandbox_records
 from config.errors import HubError, NotFound, ValidationError
@@ -378,7 +379,8 @@ def contact_imports(request: HttpRequest) -> HttpResponse:
                 raise ValidationError(
                     f"The file is over {SOURCE_MAX_BYTES // (1024 * 1024)} MB; split it in parts."
                 )
-            job = contact_import_create(by=_agent(request), filename=upload.name or "", content=upload.read())
+            # The upload streams from Django's temporary file: a million rows are never read into memory.
+            job = contact_import_create(by=_agent(request), filename=upload.name or "", content=upload)
             return redirect(f"/inbox/contacts/import/{job.pk}/")
         except HubError as failure:
             error = failure.message
@@ -412,6 +414,8 @@ def contact_import_progress(request: HttpRequest, import_id: int) -> HttpRespons
                 "created": job.created_count,
                 "merged": job.merged_count,
                 "refused": job.refused,
+                "refused_count": job.refused_count,
+                "error": job.error,
             }
         )
     return render(
@@ -809,15 +813,19 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> HttpRespons
     attachment = attachment_visible_to(request.user).filter(pk=attachment_id, state="stored").first()
     if attachment is None or not attachment.file:
         raise Http404("No such attachment.")
+    # Shown inline only as a raster image or audio whose type we sniffed from the bytes; anything else (SVG,
+    # HTML, PDF, whatever the sender called it) is a download with no type a browser would render.
     inline = attachment.is_inline_image or attachment.is_inline_audio
+    filename = attachment.filename or f"attachment-{attachment.pk}"
     response = FileResponse(
         attachment.file.open("rb"),
         as_attachment=not inline,
-        filename=attachment.filename or f"attachment-{attachment.pk}",
+        # Saved from the browser, an inline image keeps the extension of what it is, never `.html`.
+        filename=filename_for(filename, attachment.content_type) if inline else filename,
         content_type=attachment.content_type if inline else "application/octet-stream",
     )
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

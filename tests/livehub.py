@@ -90,6 +90,7 @@ def live_hub(transactional_db: Any, tmp_path: Any) -> Iterator[LiveHub]:
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_API_BASE_URL=fake.url,
+        SAFE_HTTP_ALLOW_LOOPBACK=fake.url.split("//", 1)[1],
         EMBEDDED_BEAT="0",
     )
     with processes(tmp_path) as running:

@@ -8,7 +8,10 @@ and then only after the rows that hold them are committed.
 
 from __future__ import annotations
 
+import imaplib
 import logging
+import socket
+import ssl
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +21,7 @@ from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.message import MailMessage
 
 from channels_adapters.models import EmailMailbox
+from config import safe_http
 
 logger = logging.getLogger("hub.email.imap")
 
@@ -32,14 +36,81 @@ class _RawMailMessage(MailMessage):
         self.raw: bytes = self._get_message_data_parts(fetch_data)[0] or b""
 
 
+def _tls_context() -> ssl.SSLContext:
+    """The server's certificate is checked against the host name the admin typed. imaplib's own default
+    checks nothing, which hands the mailbox password to anyone on the path. EMAIL_IMAP_CA_FILE names the
+    authority of an on-premises server whose certificate no public authority signed."""
+    return ssl.create_default_context(cafile=settings.EMAIL_IMAP_CA_FILE or None)
+
+
+class _PinnedIMAP4(imaplib.IMAP4):
+    """Connects to the address config/safe_http vetted, not to what a second lookup of the name answers."""
+
+    def __init__(self, host: str, port: int, timeout: float | None, *, address: str) -> None:
+        self._address = address
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        return socket.create_connection((self._address, self.port), timeout)
+
+
+class _PinnedIMAP4_SSL(imaplib.IMAP4_SSL):
+    """The same over TLS: SNI and the certificate check stay on the host name the admin typed."""
+
+    def __init__(
+        self, host: str, port: int, timeout: float | None, *, address: str, context: ssl.SSLContext | None
+    ) -> None:
+        self._address = address
+        super().__init__(host, port, ssl_context=context, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = socket.create_connection((self._address, self.port), timeout)
+        context: ssl.SSLContext = self.ssl_context
+        return context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _MailBox(MailBox):
+    def __init__(self, host: str, port: int, *, timeout: float, address: str) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout, ssl_context=_tls_context())
+
+    def _get_mailbox_client(self) -> imaplib.IMAP4:
+        return _PinnedIMAP4_SSL(
+            self._host, self._port, self._timeout, address=self._address, context=self._ssl_context
+        )
+
+
+class _MailBoxStartTls(MailBoxStartTls):
+    def __init__(self, host: str, port: int, *, timeout: float, address: str) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout, ssl_context=_tls_context())
+
+    def _get_mailbox_client(self) -> imaplib.IMAP4:
+        client = _PinnedIMAP4(self._host, self._port, self._timeout, address=self._address)
+        result = client.starttls(self._ssl_context)
+        if result[0] != "OK":
+            raise imaplib.IMAP4.error(f"STARTTLS refused: {result}")
+        return client
+
+
+class _MailBoxUnencrypted(MailBoxUnencrypted):
+    def __init__(self, host: str, port: int, *, timeout: float, address: str) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_mailbox_client(self) -> imaplib.IMAP4:
+        return _PinnedIMAP4(self._host, self._port, self._timeout, address=self._address)
+
+
 def _connect(box: EmailMailbox) -> Any:
+    # An admin typed this host: a private or on-premises server is normal, so only link-local and cloud
+    # metadata addresses are refused. Resolved once, and the connection goes to the address checked.
+    address = safe_http.resolve_vetted(box.host, box.port, policy=safe_http.ADMIN)
     timeout = settings.EMAIL_IMAP_TIMEOUT_S
-    if box.security == "ssl":
-        client: Any = MailBox(box.host, box.port, timeout=timeout)
-    elif box.security == "starttls":
-        client = MailBoxStartTls(box.host, box.port, timeout=timeout)
-    else:
-        client = MailBoxUnencrypted(box.host, box.port, timeout=timeout)
+    kinds = {"ssl": _MailBox, "starttls": _MailBoxStartTls}
+    client: Any = kinds.get(box.security, _MailBoxUnencrypted)(
+        box.host, box.port, timeout=timeout, address=address
+    )
     client.email_message_class = _RawMailMessage
     return client.login(box.username, box.password, initial_folder=None)
 

@@ -329,7 +329,7 @@ def _exchange_key(message: InboundMessage, answered: Entry | None) -> str:
 
 def _attachments_store(entry: Entry, message: InboundMessage) -> dict[str, str]:
     """Store the files with their sniffed type; returns Content-ID -> our URL for inline images."""
-    from channels_adapters.media import sniff_content_type
+    from channels_adapters.file_check import file_checked
 
     cids: dict[str, str] = {}
     for position, item in enumerate(message.files):
@@ -345,7 +345,8 @@ def _attachments_store(entry: Entry, message: InboundMessage) -> dict[str, str]:
             attachment.error = item.refused or "Not kept."
             attachment.save()
             continue
-        attachment.content_type = sniff_content_type(item.content[:64])
+        # An image that does not hold up (a decompression bomb, a page behind an image header) is a plain file.
+        attachment.content_type = file_checked(item.content).content_type
         attachment.state = Attachment.STORED
         attachment.file.save(f"email-{entry.pk}-{position}", ContentFile(item.content), save=False)
         attachment.save()

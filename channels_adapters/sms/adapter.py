@@ -24,6 +24,7 @@ from channels_adapters.base import (
 )
 from channels_adapters.sandbox import sandbox_record, sandbox_sent
 from channels_adapters.sms.twilio_client import twilio_client
+from config import safe_http
 
 WHATSAPP_PREFIX = "whatsapp:"
 
@@ -186,76 +187,55 @@ class TwilioMessagingAdapter:
 
     # --- media -----------------------------------------------------------------------------------
     def fetch_media(self, url: str, *, account: ProviderAccount, max_bytes: int) -> tuple[bytes, str]:
-        """Download one media item from Twilio's own hosts, following redirects only to Twilio's hosts."""
-        session = requests.Session()
-        session.trust_env = False  # no proxy from the environment between us and Twilio
-        current = url
-        for _hop in range(4):
-            checked = media_url_checked(current)
-            if checked is None:
-                raise AdapterError(
-                    f"Refused to fetch media from a host that is not Twilio's: {_host(current)}",
-                    permanent=True,
-                )
-            current = checked
+        """Download one media item from Twilio's own hosts, following redirects only to Twilio's hosts.
+
+        Two layers: every hop's URL must name Twilio (media_url_checked), and config/safe_http connects only
+        to an address on the public internet that it resolved itself, so a Twilio name that resolved to an
+        internal address would be refused as well.
+        """
+
+        def auth_for(current: str) -> tuple[str, str] | None:
             # Credentials go only to the API host itself, never to a CDN a redirect names.
-            auth = (
-                (account.account_id, account.secret)
-                if _is_api_host(current) and not account.sandbox
-                else None
+            if _is_api_host(current) and not account.sandbox:
+                return (account.account_id, account.secret)
+            return None
+
+        try:
+            fetched = safe_http.safe_get(
+                url, max_bytes=max_bytes, allow=media_url_checked, auth_for=auth_for, max_hops=3
             )
-            try:
-                response = session.get(current, auth=auth, stream=True, timeout=15, allow_redirects=False)
-            except requests.exceptions.RequestException as error:
-                raise AdapterError(f"Media could not be fetched: {error.__class__.__name__}") from error
-            if response.is_redirect:
-                current = requests.compat.urljoin(current, response.headers.get("Location", ""))
-                response.close()
-                continue
-            if response.status_code == 404:
-                raise AdapterError("Twilio no longer has this media (404).", permanent=True)
-            if response.status_code >= 400:
-                raise AdapterError(
-                    f"Twilio answered {response.status_code} for the media.",
-                    permanent=400 <= response.status_code < 500 and response.status_code != 429,
-                )
-            declared = int(response.headers.get("Content-Length") or 0)
-            if declared > max_bytes:
-                raise AdapterError(
-                    f"The media is larger than the limit of {max_bytes} bytes.", permanent=True
-                )
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in response.iter_content(64 * 1024):
-                total += len(chunk)
-                if total > max_bytes:
-                    response.close()
-                    raise AdapterError(
-                        f"The media is larger than the limit of {max_bytes} bytes.", permanent=True
-                    )
-                chunks.append(chunk)
-            return b"".join(chunks), response.headers.get("Content-Type", "")
-        raise AdapterError("Too many redirects fetching the media.", permanent=True)
+        except safe_http.HostNotAllowed as error:
+            raise AdapterError(
+                f"Refused to fetch media from a host that is not Twilio's: {error.host}", permanent=True
+            ) from error
+        except safe_http.TooManyRedirects as error:
+            raise AdapterError("Too many redirects fetching the media.", permanent=True) from error
+        except safe_http.ResponseTooLarge as error:
+            raise AdapterError(
+                f"The media is larger than the limit of {max_bytes} bytes.", permanent=True
+            ) from error
+        except safe_http.DestinationRefused as error:
+            raise AdapterError(f"Refused to fetch media: {error.message}", permanent=True) from error
+        except requests.exceptions.RequestException as error:
+            raise AdapterError(f"Media could not be fetched: {error.__class__.__name__}") from error
+        if fetched.status == 404:
+            raise AdapterError("Twilio no longer has this media (404).", permanent=True)
+        if fetched.status >= 400:
+            raise AdapterError(
+                f"Twilio answered {fetched.status} for the media.",
+                permanent=400 <= fetched.status < 500 and fetched.status != 429,
+            )
+        return fetched.content, fetched.content_type
 
 
 def media_url_checked(url: str) -> str | None:
     """The URL to fetch, in the form the HTTP client will connect to, or None when it is not Twilio's.
 
-    The check runs on what `requests` itself parsed, so a URL that two parsers read differently
-    (`https://evil.test\\@api.twilio.com/`: urlsplit sees Twilio, urllib3 connects to evil.test) is
-    judged by where it would really go. Userinfo, whitespace and backslashes are refused outright.
+    safe_http.url_checked refuses a URL that two parsers could read differently, with userinfo, whitespace
+    or backslashes; what is left must be on Twilio's hosts (or exactly the configured API host).
     """
-    if "\\" in url or any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
-        return None
-    try:
-        prepared = requests.Request("GET", url).prepare().url
-        target = urllib3.util.parse_url(prepared or "")
-    except (requests.exceptions.RequestException, urllib3.exceptions.LocationParseError, ValueError):
-        return None
-    if prepared is None or target.auth or not media_host_allowed(prepared):
-        return None
-    split = urlsplit(prepared)
-    if (split.hostname or "").lower() != (target.host or "").lower() or split.port != target.port:
+    prepared = safe_http.url_checked(url)
+    if prepared is None or not media_host_allowed(prepared):
         return None
     return prepared
 

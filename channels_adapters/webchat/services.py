@@ -334,7 +334,7 @@ def webchat_upload_store(*, inbox: Inbox, token: Any, upload: Any, ip: str) -> d
     from django.core import signing
     from django.core.files.storage import default_storage
 
-    from channels_adapters.media import sniff_content_type
+    from channels_adapters.file_check import file_checked, filename_for
     from channels_adapters.webchat.identity import visitor_token_verify
 
     visitor_id = visitor_token_verify(inbox_id=inbox.pk, token=token)
@@ -348,14 +348,18 @@ def webchat_upload_store(*, inbox: Inbox, token: Any, upload: Any, ip: str) -> d
             f"The file is {upload.size / 1_048_576:.1f} MB; the limit is {limit / 1_048_576:.0f} MB.",
             code="too_large",
         )
-    content_type = sniff_content_type(upload.read(64))
+    # By the bytes, never the name or the browser's type: an SVG or a page is refused, and so is an image
+    # that does not hold up (a decompression bomb, a page behind an image header).
+    checked = file_checked(upload.read())
     upload.seek(0)
-    if content_type not in settings.WEBCHAT_UPLOAD_TYPES:
+    if checked.content_type not in settings.WEBCHAT_UPLOAD_TYPES:
         raise WebchatRefused(
-            "Only images (PNG, JPEG, GIF, WebP) and PDF files can be sent.", code="file_type"
+            checked.problem or "Only images (PNG, JPEG, GIF, WebP) and PDF files can be sent.",
+            code="file_type",
         )
+    content_type = checked.content_type
     visitor_rate_take(visitor_id=visitor_id, ip=ip)
-    name = re.sub(r"[^\w. -]", "_", str(upload.name or "file"))[-100:] or "file"
+    name = filename_for(str(upload.name or "file"), content_type)
     path = default_storage.save(f"webchat/{visitor_id}/{secrets.token_hex(8)}", upload)
     ref: UploadRef = {"path": path, "name": name, "type": content_type, "size": int(upload.size)}
     return {"upload": signing.dumps({**ref, "visitor": visitor_id}, salt=UPLOAD_SALT), "name": name}

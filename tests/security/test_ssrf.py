@@ -305,3 +305,39 @@ def test_a_recording_on_the_configured_api_host_is_fetched(
         twilio_post("/webhooks/twilio/voice/recording/", params, query=query)
     attachment = Attachment.objects.get()
     assert (attachment.state, attachment.content_type) == (Attachment.STORED, "audio/mpeg")
+
+
+# --- the second layer: Twilio's own names, resolved to internal addresses --------------------------------
+@pytest.mark.django_db
+def test_twilios_names_are_refused_when_they_resolve_to_internal_addresses(
+    deliver_inbound, inbox_support, fake_twilio, listener, connections, monkeypatch
+) -> None:
+    """A poisoned resolver or a hostile network answers Twilio's names with internal addresses: the host
+    allow-list passes them, config/safe_http refuses them, and nothing internal is connected to."""
+    real = socket.getaddrinfo
+    internal = {
+        "api.twilio.com": "127.0.0.1",
+        "media.twiliocdn.com": "169.254.169.254",
+        "x.twilio.com": "10.0.0.1",
+    }
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in internal:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (internal[host], int(port)))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    fake_port = int(fake_twilio.url.rsplit(":", 1)[1])
+    fake_twilio.state.redirects["/media/ME0"] = "https://media.twiliocdn.com/ME0"
+    urls = [
+        "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+        "https://x.twilio.com/media",
+        f"{fake_twilio.url}/media/ME0",
+    ]
+    for n, url in enumerate(urls):
+        attachment = _deliver_mms(deliver_inbound, url, f"MM{n:032d}").attachments.get()
+        assert attachment.state == Attachment.REFUSED, (url, attachment.error)
+        assert "resolves to" in attachment.error and "not Twilio's" not in attachment.error, attachment.error
+        assert attachment.attempts == 1  # permanent: not retried
+    assert listener.requests == []
+    assert connections == [("127.0.0.1", fake_port)]  # only the fake, for the redirect

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from channels_adapters.models import EmailMessage, InboundEvent
@@ -10,6 +12,7 @@ from conversations.models import Attachment, Conversation, Entry
 from conversations.services import conversation_set_status
 from tests.channels_adapters.email.conftest import eml
 from tests.conftest import sms_in
+from tests.images import png
 
 
 @pytest.mark.django_db
@@ -87,6 +90,22 @@ def test_apple_mail_inline_image_is_served_from_our_url_and_cid_to_nowhere_is_dr
     assert f'src="/attachments/{image.pk}/"' in html
     assert "cid:" not in html and "tracker.example" not in html
     assert entry.email.quote_at is not None  # "Sent from my iPhone" is collapsed
+
+
+@pytest.mark.django_db
+def test_an_inline_image_declaring_a_huge_size_is_kept_as_a_file_and_not_drawn(
+    deliver_email, inbox_email
+) -> None:
+    """A 50000 x 50000 PNG is a few bytes by email and gigabytes in the agent's browser."""
+    apple_png = (
+        b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
+    raw = eml("apple_mail")
+    assert apple_png in raw
+    entry = deliver_email(raw.replace(apple_png, base64.b64encode(png(50_000, 50_000))))
+    image = Attachment.objects.get(entry=entry, filename="sole.png")
+    assert (image.state, image.content_type) == (Attachment.STORED, "application/octet-stream")
+    assert f"/attachments/{image.pk}/" not in entry.email.html  # not drawn; still a download in the list
 
 
 @pytest.mark.django_db

@@ -1,8 +1,9 @@
 """`make bench`: every figure of the hub against the machine's own limits, measured in the same run.
 
-    make bench                                  # everything (about 15 minutes; the data sets are kept)
+    make bench                                  # everything (15 minutes and the import's; data sets are kept)
     make bench BENCH_ARGS="--only pipeline"     # one group: baselines, pipeline, sockets, scale, search,
-                                                # funnel, reports, memory, drill, email, webhooks
+                                                # funnel, reports, memory, drill, email, imports,
+                                                # webhooks
     make bench BENCH_ARGS="--quick"             # smaller runs, to try a change
 
 The hub runs as in production: PostgreSQL, Redis, uvicorn and Celery workers as separate processes.
@@ -38,6 +39,7 @@ GROUPS = (
     "memory",
     "drill",
     "email",
+    "imports",
     "webhooks",
 )
 
@@ -69,6 +71,7 @@ def main() -> None:
         "memory": lambda: _module("memory").figures(args.port),
         "drill": lambda: _module("drill").figures(quick=args.quick),
         "email": lambda: _module("email_intake").figures(args.port, quick=args.quick),
+        "imports": lambda: _module("imports").figures(quick=args.quick),
         "webhooks": lambda: _module("webhooks").figures(quick=args.quick),
     }
     for group in GROUPS:

@@ -8,12 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
 from channels_adapters.webchat.consumers import WebchatConsumer  # noqa: E402
-from config.websocket import SameOriginValidator, WidgetOrAgent  # noqa: E402
+from config.websocket import SameOriginValidator, WebsocketRouter, WidgetOrAgent  # noqa: E402
 from conversations.consumers import AgentConsumer  # noqa: E402
 
 websocket_urlpatterns = [
@@ -29,9 +29,9 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": WidgetOrAgent(
-            widget=URLRouter(widget_urlpatterns),
+            widget=WebsocketRouter(widget_urlpatterns),
             # The Origin must be the hub's own (cross-site websocket hijacking), and the session an agent's.
-            agent=SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            agent=SameOriginValidator(AuthMiddlewareStack(WebsocketRouter(websocket_urlpatterns))),
         ),
     }
 )

@@ -16,6 +16,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 
 logger = logging.getLogger("hub.embedded_beat")
 
@@ -39,6 +40,8 @@ def start_embedded_beat() -> threading.Thread:
 
 
 def _run() -> None:
+    from conversations.periodic_jobs import periodic_job_record
+
     schedule: dict[str, dict[str, Any]] = settings.CELERY_BEAT_SCHEDULE
     jobs: list[_Job] = [
         _Job(name, str(spec["task"]), float(spec["schedule"].run_every.total_seconds()))
@@ -53,12 +56,14 @@ def _run() -> None:
             if now < job.due:
                 continue
             job.due = now + job.every_s
-            name, task_name = job.name, job.task
+            started_at = timezone.now()
             try:
                 close_old_connections()
-                current_app.tasks[task_name].apply()
-            except Exception:
-                logger.exception("Periodic job %s failed", name)
+                # A run, failed or not, is recorded by conversations.periodic_jobs from Celery's signals.
+                current_app.tasks[job.task].apply()
+            except Exception as error:  # the task could not even start (not registered)
+                logger.exception("Periodic job %s failed", job.name)
+                periodic_job_record(task=job.task, started_at=started_at, error=error)
             finally:
                 close_old_connections()
         time.sleep(0.5)

@@ -1,4 +1,8 @@
-"""/healthz: the process serves. /readyz: the database, the channel layer and the broker answer."""
+"""/healthz: the process serves. /readyz: the database, the channel layer and the broker answer.
+
+/healthz/jobs: the periodic jobs run and succeed. It is for monitoring, not for a load balancer: a late job
+is no reason to take a web process that serves out of rotation, so /readyz does not look at it.
+"""
 
 from __future__ import annotations
 
@@ -68,3 +72,36 @@ def _check_broker() -> str:
         return "ok"
     except Exception as error:
         return f"down: {error.__class__.__name__}"
+
+
+@require_GET
+def healthz_jobs(request: HttpRequest) -> JsonResponse:
+    """Each job of the schedule: its interval, last run, success and error, and its status; 503 when one is
+    late or its last run failed. Open to monitoring without a login: names, times and short error texts only."""
+    from conversations.periodic_jobs import periodic_jobs_health
+
+    try:
+        jobs = periodic_jobs_health()
+    except Exception as error:
+        return JsonResponse(
+            {"status": "unavailable", "error": f"database: {error.__class__.__name__}"}, status=503
+        )
+    healthy = all(job.healthy for job in jobs)
+    return JsonResponse(
+        {
+            "status": "ok" if healthy else "degraded",
+            "scheduler": "embedded" if settings.EMBEDDED_BEAT else "celery beat",
+            "jobs": {
+                job.name: {
+                    "status": job.status,
+                    "every_s": job.every_s,
+                    "last_run_at": job.last_run_at,
+                    "last_success_at": job.last_success_at,
+                    "last_error": job.last_error or None,
+                    "last_error_at": job.last_error_at,
+                }
+                for job in jobs
+            },
+        },
+        status=200 if healthy else 503,
+    )

@@ -253,48 +253,59 @@ SNOOZE_WAKE_EVERY_S = max(1, env_int("SNOOZE_WAKE_EVERY_S", 30))
 ASSIGNMENT_HANDOVER_AFTER_S = env_int("ASSIGNMENT_HANDOVER_AFTER_S", 900)
 # Who is viewing or typing in a thread is forgotten this long after their socket last said so.
 PRESENCE_TTL_S = env_int("PRESENCE_TTL_S", 60)
+# Caps every periodic job's interval below (seconds; unset or 0: no cap), so a test or a demo sees every
+# job run within moments instead of hours.
+PERIODIC_JOBS_MAX_EVERY_S = env_int("PERIODIC_JOBS_MAX_EVERY_S", 0)
+
+
+def _every(seconds: float) -> schedule:
+    if PERIODIC_JOBS_MAX_EVERY_S > 0:
+        seconds = min(seconds, PERIODIC_JOBS_MAX_EVERY_S)
+    return schedule(timedelta(seconds=seconds))
+
+
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-inbound-events": {
         "task": "channels_adapters.tasks.sweep_inbound_events",
-        "schedule": schedule(timedelta(seconds=INBOUND_SWEEP_EVERY_S)),
+        "schedule": _every(INBOUND_SWEEP_EVERY_S),
     },
     "reconcile-outbound-entries": {
         "task": "channels_adapters.tasks.reconcile_outbound_entries",
-        "schedule": schedule(timedelta(seconds=60)),
+        "schedule": _every(60),
     },
     "poll-imap-mailboxes": {
         "task": "channels_adapters.tasks.poll_imap_mailboxes",
-        "schedule": schedule(timedelta(seconds=env_int("EMAIL_IMAP_POLL_EVERY_S", 60))),
+        "schedule": _every(env_int("EMAIL_IMAP_POLL_EVERY_S", 60)),
     },
     "prune-webchat-uploads": {
         "task": "channels_adapters.tasks.prune_webchat_uploads",
-        "schedule": schedule(timedelta(hours=6)),
+        "schedule": _every(6 * 3600),
     },
     "prune-realtime-events": {
         "task": "conversations.tasks.prune_realtime_events",
-        "schedule": schedule(timedelta(hours=1)),
+        "schedule": _every(3600),
     },
     # The funnel's leaks: detected (and alerted) every minute; the managers' digest checked hourly, sent daily.
     "detect-leaks": {
         "task": "lifecycle.tasks.detect_leaks",
-        "schedule": schedule(timedelta(seconds=env_int("LEAKS_DETECT_EVERY_S", 60))),
+        "schedule": _every(env_int("LEAKS_DETECT_EVERY_S", 60)),
     },
     "send-leak-digest": {
         "task": "lifecycle.tasks.send_leak_digest",
-        "schedule": schedule(timedelta(hours=1)),
+        "schedule": _every(3600),
     },
     "send-due-followups": {
         "task": "reports.tasks.send_due_followups",
-        "schedule": schedule(timedelta(seconds=env_int("FOLLOWUPS_EVERY_S", 60))),
+        "schedule": _every(env_int("FOLLOWUPS_EVERY_S", 60)),
     },
     "wake-snoozed-conversations": {
         "task": "conversations.tasks.wake_snoozed_conversations",
-        "schedule": schedule(timedelta(seconds=SNOOZE_WAKE_EVERY_S)),
+        "schedule": _every(SNOOZE_WAKE_EVERY_S),
     },
     "hand-back-absent-agents-threads": {
         "task": "conversations.tasks.hand_back_absent_agents_threads",
-        "schedule": schedule(timedelta(seconds=60)),
+        "schedule": _every(60),
     },
     # Domain events a process wrote but did not live to dispatch (see events/services.py).
     "sweep-domain-events": {

@@ -17,6 +17,7 @@ from events.webhooks import views as webhook_views
 urlpatterns = [
     path("", RedirectView.as_view(url="/inbox/", permanent=False)),
     path("healthz", health.healthz),
+    path("healthz/jobs", health.healthz_jobs),
     path("readyz", health.readyz),
     path("widget.js", webchat_views.widget_js, name="widget-js"),
     path("webchat/uploads/", webchat_views.widget_upload, name="widget-upload"),

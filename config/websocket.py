@@ -10,14 +10,18 @@ check decides for forms. A missing Origin or `null` is refused.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from channels.routing import URLRouter
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 Scope = dict[str, Any]
+
+logger = logging.getLogger("hub.websocket")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -77,6 +81,24 @@ class SameOriginValidator:
         return await self.application(scope, receive, send)
 
 
+class WebsocketRouter(URLRouter):  # type: ignore[misc]
+    """Channels' URLRouter, except that a handshake for a path it has no route for is refused (HTTP 403) with
+    one warning line, as Django logs a 404. URLRouter raises ValueError there: a 500 and a traceback in the
+    log for every stale page or probe."""
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
+        if scope["type"] == "websocket" and not self._has_route(scope):
+            logger.warning("Websocket handshake refused: no route for %r", str(scope.get("path", ""))[:200])
+            return await WebsocketDenier()(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+    def _has_route(self, scope: Scope) -> bool:
+        path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+        if not path.startswith(root):
+            return False
+        return any(route.pattern.match(path[len(root) :].lstrip("/")) for route in self.routes)
+
+
 class WidgetOrAgent:
     """ASGI: `/ws/webchat/...` goes to the widget's router (its own origin check), anything else to the agents'."""
 
@@ -87,8 +109,5 @@ class WidgetOrAgent:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
         if str(scope.get("path", "")).startswith(self.PREFIX):
-            try:
-                return await self.widget(scope, receive, send)
-            except ValueError:  # no route for that path: refused like a key that does not exist
-                return await WebsocketDenier()(scope, receive, send)
+            return await self.widget(scope, receive, send)
         return await self.agent(scope, receive, send)

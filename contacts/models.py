@@ -139,14 +139,23 @@ class ContactImport(models.Model):
         "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     filename = models.CharField(max_length=255, blank=True)
-    source = models.TextField(help_text="The CSV as uploaded (UTF-8)")
+    # The file as uploaded, read as a stream by the task; `source` holds the text of imports made before.
+    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    encoding = models.CharField(
+        max_length=16, blank=True, help_text="How the file was read: utf-8, cp1252..."
+    )
+    source = models.TextField(
+        blank=True, help_text="The CSV of an import made before files were kept (UTF-8)"
+    )
     state = models.CharField(max_length=16, choices=STATE_CHOICES, default=PENDING)
     total_rows = models.PositiveIntegerField(default=0)
     # Rows done so far (created, merged or refused); the task resumes after them if it is run again.
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     merged_count = models.PositiveIntegerField(default=0)
+    # The first refused rows (contacts.imports.REFUSED_LISTED), and how many were refused in all.
     refused = models.JSONField(default=list, blank=True, help_text='[{"line": 3, "reason": "..."}]')
+    refused_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

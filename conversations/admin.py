@@ -1,8 +1,20 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from conversations.models import AgentProfile, Attachment, Conversation, Entry, Episode, Inbox, Team
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+
+from conversations.models import (
+    AgentProfile,
+    Attachment,
+    Conversation,
+    Entry,
+    Episode,
+    Inbox,
+    PeriodicJobRun,
+    Team,
+)
 
 
 @admin.register(Team)
@@ -57,3 +69,33 @@ class EpisodeAdmin(admin.ModelAdmin[Episode]):
 class AttachmentAdmin(admin.ModelAdmin[Attachment]):
     list_display = ["id", "entry", "state", "content_type", "size"]
     raw_id_fields = ["entry"]
+
+
+@admin.register(PeriodicJobRun)
+class PeriodicJobRunAdmin(admin.ModelAdmin[PeriodicJobRun]):
+    """Read-only: the rows are the jobs' own record (conversations.periodic_jobs). The list shows every job of
+    the schedule with its status, the ones that never ran included."""
+
+    change_list_template = "admin/conversations/periodicjobrun/change_list.html"
+    list_display = ["name", "last_run_at", "last_success_at", "last_error_at", "last_error"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: PeriodicJobRun | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: PeriodicJobRun | None = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        from conversations.periodic_jobs import LATE_AFTER_INTERVALS, periodic_jobs_health
+
+        context = {
+            **(extra_context or {}),
+            "jobs": periodic_jobs_health(),
+            "late_after": LATE_AFTER_INTERVALS,
+        }
+        return super().changelist_view(request, context)

@@ -581,3 +581,23 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PeriodicJobRun(models.Model):
+    """How one periodic job (an entry of CELERY_BEAT_SCHEDULE) last went: one row per job, updated in place by
+    every run, in either mode (conversations.periodic_jobs), and read by /healthz/jobs and the admin."""
+
+    ERROR_MAX = 200
+
+    name = models.CharField(max_length=100, unique=True)
+    task = models.CharField(max_length=200)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=ERROR_MAX, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

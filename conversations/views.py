@@ -379,7 +379,8 @@ def contact_imports(request: HttpRequest) -> HttpResponse:
                 raise ValidationError(
                     f"The file is over {SOURCE_MAX_BYTES // (1024 * 1024)} MB; split it in parts."
                 )
-            job = contact_import_create(by=_agent(request), filename=upload.name or "", content=upload.read())
+            # The upload streams from Django's temporary file: a million rows are never read into memory.
+            job = contact_import_create(by=_agent(request), filename=upload.name or "", content=upload)
             return redirect(f"/inbox/contacts/import/{job.pk}/")
         except HubError as failure:
             error = failure.message
@@ -413,6 +414,8 @@ def contact_import_progress(request: HttpRequest, import_id: int) -> HttpRespons
                 "created": job.created_count,
                 "merged": job.merged_count,
                 "refused": job.refused,
+                "refused_count": job.refused_count,
+                "error": job.error,
             }
         )
     return render(

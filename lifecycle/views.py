@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config import csv_safe
 from config.errors import HubError, ValidationError
 from conversations.models import Inbox
 from conversations.selectors import agent_is_admin, agent_sees_everything, conversation_visible_to
@@ -88,11 +88,11 @@ def funnel_csv(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"funnel-{period.first_day.isoformat()}-{period.last_day.isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
-    _write_csv(csv.writer(response), report)
+    _write_csv(csv_safe.writer(response), report)
     return response
 
 
-def _write_csv(out: Any, report: FunnelReport) -> None:
+def _write_csv(out: csv_safe.SafeWriter, report: FunnelReport) -> None:
     out.writerow(["section", "stage", "contacts now", "entered in period", "reached in period",
                   "conversion to next", "median seconds in stage"])  # fmt: skip
     for row in report.main + report.side:

@@ -14,7 +14,10 @@
     set("import-processed", data.processed);
     set("import-created", data.created);
     set("import-merged", data.merged);
-    set("import-refused-count", data.refused.length);
+    set("import-refused-count", data.refused_count);
+    const error = document.getElementById("import-error");
+    error.textContent = data.error || "";
+    error.hidden = !data.error;
     set("import-state", data.state === "done" ? "Done" : data.state === "failed" ? "Failed" : "Running…");
     const body = document.getElementById("import-refused");
     body.replaceChildren(...data.refused.map((row) => {

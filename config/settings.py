@@ -315,11 +315,11 @@ CELERY_BEAT_SCHEDULE = {
     # Outgoing webhooks whose (re)try is due, or whose worker died holding them (events/webhooks/delivery.py).
     "deliver-webhooks": {
         "task": "events.tasks.deliver_webhooks",
-        "schedule": schedule(timedelta(seconds=max(1, env_int("WEBHOOK_DELIVER_EVERY_S", 5)))),
+        "schedule": _every(max(1, env_int("WEBHOOK_DELIVER_EVERY_S", 5))),
     },
     "prune-webhook-deliveries": {
         "task": "events.tasks.prune_webhook_deliveries",
-        "schedule": schedule(timedelta(hours=6)),
+        "schedule": _every(6 * 3600),
     },
 }
 DOMAIN_EVENTS_SWEEP_AFTER_S = env_int("DOMAIN_EVENTS_SWEEP_AFTER_S", 30)

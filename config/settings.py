@@ -310,7 +310,7 @@ CELERY_BEAT_SCHEDULE = {
     # Domain events a process wrote but did not live to dispatch (see events/services.py).
     "sweep-domain-events": {
         "task": "events.tasks.sweep_domain_events",
-        "schedule": schedule(timedelta(seconds=env_int("DOMAIN_EVENTS_SWEEP_EVERY_S", 30))),
+        "schedule": _every(env_int("DOMAIN_EVENTS_SWEEP_EVERY_S", 30)),
     },
     # Outgoing webhooks whose (re)try is due, or whose worker died holding them (events/webhooks/delivery.py).
     "deliver-webhooks": {

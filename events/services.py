@@ -137,12 +137,27 @@ def _write(events: list[_Pending]) -> None:
 
 
 def _dispatch_after_commit() -> None:
-    """One dispatch per transaction, however many events it wrote (a rolled-back savepoint takes its
-    callback with it, so the check is against what will really run)."""
-    connection = transaction.get_connection()
-    if any(callback[1] is _dispatch_soon for callback in connection.run_on_commit):
-        return
-    transaction.on_commit(_dispatch_soon)
+    on_commit_once(_dispatch_soon)
+
+
+class _Once:
+    def __init__(self, func: Callable[[], None]) -> None:
+        self.func, self.ran = func, False
+
+    def __call__(self) -> None:
+        self.ran = True
+        self.func()
+
+
+def on_commit_once(func: Callable[[], None]) -> None:
+    """Run `func` after the current transaction commits, once however many times it is asked for. Checked
+    against what will really run: a rolled-back savepoint takes its callback with it, and a callback that has
+    run already (a test's captured commit) no longer counts."""
+    for callback in transaction.get_connection().run_on_commit:
+        pending = callback[1]
+        if isinstance(pending, _Once) and pending.func is func and not pending.ran:
+            return
+    transaction.on_commit(_Once(func))
 
 
 def _dispatch_soon() -> None:
@@ -186,7 +201,6 @@ def _take(name: str, take: Callable[[Sequence[DomainEvent]], None], events: Sequ
         logger.exception("Consumer %s could not take domain events %s", name, [e.uid for e in events][:10])
         return False
     return True
-    return len(events)
 
 
 def _consumer(path: str) -> Callable[[Sequence[DomainEvent]], None]:

@@ -21,6 +21,7 @@ from config import safe_http
 from config.errors import Conflict, ValidationError
 from events.catalog import EVENT_TYPES, event_type_names
 from events.models import WebhookDelivery, WebhookEndpoint
+from events.services import on_commit_once
 from events.webhooks.signing import secret_generate
 
 logger = logging.getLogger("hub.webhooks")
@@ -185,10 +186,7 @@ def webhook_delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
 
 def deliveries_nudge_on_commit() -> None:
     """Once per transaction, after it commits: deliver what it queued now rather than at the next beat."""
-    connection = transaction.get_connection()
-    if any(callback[1] is _nudge for callback in connection.run_on_commit):
-        return
-    transaction.on_commit(_nudge)
+    on_commit_once(_nudge)
 
 
 def _nudge() -> None:

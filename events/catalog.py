@@ -132,13 +132,13 @@ EVENT_TYPES: dict[str, EventType] = {
         ),
         _type(
             "contact.merged",
-            "Two customers were found to be one person: `merged` now lives in this contact's thread.",
+            "Two customers were found to be one person: the merged one now lives in this contact's thread.",
             merged=ID,
             by=MAYBE_ID,
         ),
         _type(
             "contact.unmerged",
-            "A merge was undone: `restored` has its own thread again.",
+            "A merge was undone: the restored customer has their own thread again.",
             restored=ID,
             by=MAYBE_ID,
         ),

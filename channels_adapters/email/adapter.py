@@ -72,6 +72,7 @@ class EmailAdapter:
             "auto": parsed.auto,
             "bounce": asdict(parsed.bounce) if parsed.bounce else None,
             "defects": sorted(set(parsed.defects))[:20],
+            "limits": parsed.limits[:10],
             "source": str(payload.get("source", "")),
             "route_inbox": payload.get("route_inbox"),
         }

@@ -139,6 +139,8 @@ def email_inbound_record(*, message: InboundMessage, received_at: datetime) -> E
         data["cc"] = list(d["cc"])[:20]
     if d.get("defects"):
         data["defects"] = list(d["defects"])
+    if d.get("limits"):
+        data["read_in_part"] = list(d["limits"])  # a hostile or broken message: what was left unread
     data["exchange"] = _exchange_key(message, answered)
     html = str(d.get("html") or "")
     body = message.body or (html_to_text(html) if html else "")

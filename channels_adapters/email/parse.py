@@ -16,14 +16,17 @@ import codecs
 import contextlib
 import email
 import hashlib
+import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from email import errors, policy
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 MAX_REFERENCES = 50  # kept: the first (the thread's root) and the newest 49
 MAX_SCANNED_REFERENCES = 200  # looked up when threading; a 500-id header costs no more than this
@@ -94,6 +97,7 @@ class ParsedEmail:
     in_reply_to: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
     subject: str = ""
+    date: str = ""  # the Date header as a UTC timestamp when it can be read
     from_address: str = ""
     from_name: str = ""
     from_header: str = ""
@@ -247,6 +251,7 @@ def parse_email(raw: bytes, *, attachment_max_bytes: int) -> ParsedEmail:
     ]
     parsed.references = refs if len(refs) <= MAX_REFERENCES else [refs[0], *refs[-(MAX_REFERENCES - 1) :]]
     parsed.subject = _header(message, "Subject")[:500]
+    parsed.date = _date(_header(message, "Date"))
     from_header = _header(message, "From")
     parsed.from_header = from_header[:998]
     try:
@@ -281,6 +286,58 @@ def parse_email(raw: bytes, *, attachment_max_bytes: int) -> ParsedEmail:
     return parsed
 
 
+def message_fingerprint(parsed: ParsedEmail) -> str:
+    """What makes two deliveries one message whichever way they came: sender, date, subject, words, files.
+
+    The pipe, IMAP and an ESP's webhook hand over different bytes for one message (line endings, transfer
+    encodings, added headers; a parsed webhook is rebuilt from fields), so this reads what they agree on:
+    the sender's address, the Date as a UTC instant, the subject, the words (of the HTML when there is one,
+    since an ESP may write its own text version of an HTML-only message) with every run of whitespace made
+    one space, and the digest of each attached file (whitespace-insensitive for text and forwarded mail).
+    """
+    from channels_adapters.email.sanitize import html_to_text
+
+    words = html_to_text(parsed.html) if parsed.html.strip() else parsed.text
+    files = sorted(
+        f"refused:{a.filename}"
+        if a.content is None
+        else digest(
+            b" ".join(a.content.split())
+            if a.declared_content_type.startswith(("text/", "message/"))
+            else a.content
+        )
+        for a in parsed.attachments
+    )
+    basis = [
+        parsed.from_address,
+        parsed.date,
+        " ".join(parsed.subject.split()),
+        " ".join(unicodedata.normalize("NFC", words).split()),
+        files,
+    ]
+    return digest(json.dumps(basis, ensure_ascii=False))
+
+
+def message_key(*, message_id: str, fingerprint: str, raw: bytes) -> str:
+    """An inbound email's idempotency key: its Message-ID *and* its fingerprint, since ids are reused and
+    forged. A message with no Message-ID is keyed on its bytes."""
+    if message_id:
+        return f"email:{digest(message_id)}:{fingerprint}"
+    return f"email:raw:{digest(raw)}"
+
+
+def _date(value: str) -> str:
+    text = " ".join(value.split())
+    if not text:
+        return ""
+    try:
+        # "-07:00" (as some ESPs write it) is read as "-0700", not as no zone at all.
+        when = parsedate_to_datetime(re.sub(r"([+-]\d\d):(\d\d)$", r"\1\2", text))
+    except Exception:
+        return text[:200]
+    return (when.astimezone(UTC) if when.tzinfo else when).isoformat()
+
+
 # --- the bounded MIME reader -------------------------------------------------------------------------
 class _Part(Message):
     """A message or part whose body stays in the raw bytes (`raw[span]`): nothing is copied until read."""
@@ -289,8 +346,10 @@ class _Part(Message):
     span: tuple[int, int] = (0, 0)
 
 
-_FIELD_SEP = re.compile(rb"\r?\n(?![ \t])")  # ends a header field (a newline not followed by a fold)
-_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+# Line ends are \n, \r\n, or \r\r\n as some Windows programs write them.
+_FIELD_SEP = re.compile(rb"\r*\n(?![ \t])")  # ends a header field (a newline not followed by a fold)
+_FOLD = re.compile(rb"\r*\n(?=[ \t])")
+_BLANK_LINE = re.compile(rb"\n\r*\n")
 _FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]*:")  # as the standard library's parser has it
 _WANTED = re.compile(
     rb"\n(?:from|to|cc|subject|date|message-id|in-reply-to|references|reply-to|delivered-to|x-original-to|"
@@ -299,7 +358,7 @@ _WANTED = re.compile(
     re.IGNORECASE,
 )
 _MAX_WANTED = 50
-_LINE_TAIL = re.compile(rb"[ \t]*\r?(?:\n|\Z)")  # what may follow a boundary on its line
+_LINE_TAIL = re.compile(rb"[ \t]*\r*(?:\n|\Z)")  # what may follow a boundary on its line
 
 
 class _Reader:
@@ -396,8 +455,9 @@ class _Reader:
         for line_start, line_end, close in self._delimiters(start, stop, delimiter):
             if at is not None:
                 end = max(at, line_start - 1)  # the newline before a boundary belongs to the boundary
-                if end > at and self.raw[end - 1 : end] == b"\r":
-                    end -= 1
+                for _ in range(2):  # \r\n or \r\r\n
+                    if end > at and self.raw[end - 1 : end] == b"\r":
+                        end -= 1
                 if self.parts >= MAX_PARTS:
                     full = True
                     self.limit(LIMIT_PARTS)
@@ -448,14 +508,10 @@ def _blank_line(raw: bytes, start: int, stop: int, window: int) -> tuple[int, in
 
     Looked for within the window first, so a normal part costs a few hundred bytes of searching.
     """
-    for horizon in (min(stop, start + window + 3), stop):
-        found = [
-            (at + 1, at + len(separator))
-            for separator in (b"\n\n", b"\n\r\n")
-            if (at := raw.find(separator, start, horizon)) >= 0
-        ]
+    for horizon in (min(stop, start + window + 4), stop):
+        found = _BLANK_LINE.search(raw, start, horizon)
         if found:
-            return min(found)
+            return found.start() + 1, found.end()
         if horizon >= stop:
             break
     return stop, stop

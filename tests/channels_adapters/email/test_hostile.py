@@ -32,23 +32,24 @@ def head(subject: str, *lines: str) -> bytes:
 
 
 def mime_nested_100_levels() -> bytes:
-    """100 multiparts inside each other below the customer's words, each opening on 10,000 empty lines:
-    the feed parser passes every line through every open level (over a minute)."""
+    """100 multiparts inside each other below the customer's words, each opening on 20,000 empty lines:
+    the feed parser passes every line through every open level (over 10 s)."""
     out = [head("nested", 'Content-Type: multipart/mixed; boundary="level-0"')]
     out.append(b"--level-0\r\nContent-Type: text/plain\r\n\r\nOrder 1234 arrived broken.\r\n")
     for level in range(1, 100):
         out.append(
             b'--level-%d\r\nContent-Type: multipart/mixed; boundary="level-%d"\r\n\r\n' % (level - 1, level)
         )
-        out.append(b"\r\n" * 10_000)
+        out.append(b"\r\n" * 20_000)
     out.append(b"--level-99\r\nContent-Type: text/plain\r\n\r\nthe bottom\r\n--level-99--\r\n")
     out.extend(b"--level-%d--\r\n" % level for level in range(98, -1, -1))
     return b"".join(out)
 
 
 def header_10_mb() -> bytes:
-    """A 10 MB To header between the Subject and the Message-ID (80 s in the address parser, 330 MB)."""
-    to = b"To: support@shoes.example, " + b"someone@else.example, " * (10 * 1024 * 1024 // 22)
+    """A 10 MB To header of unbalanced angle brackets between the Subject and the Message-ID (33 s in the
+    address parser, 450 MB)."""
+    to = b"To: support@shoes.example, " + b"<<<<<<<<<<" * (10 * 1024 * 1024 // 10)
     return (
         b"From: Eve Mallory <eve@attacker.example>\r\nSubject: Huge header\r\n"
         + to
@@ -58,16 +59,16 @@ def header_10_mb() -> bytes:
 
 
 def parts_10_000() -> bytes:
-    """10,000 parts after the text, each a text and an HTML alternative of 150 lines (11 s)."""
+    """10,000 parts after the text, each a text and an HTML alternative of 350 short lines (over 10 s)."""
     out = [head("parts", 'Content-Type: multipart/mixed; boundary="p"')]
     out.append(b"--p\r\nContent-Type: text/plain\r\n\r\nHere are the photos of the damage.\r\n")
     for n in range(10_000):
         out.append(
             b'--p\r\nContent-Type: multipart/alternative; boundary="q%d"\r\n\r\n' % n
             + b"--q%d\r\nContent-Type: text/plain\r\n\r\n" % n
-            + b"more\r\n" * 150
+            + b"a\r\n" * 350
             + b"--q%d\r\nContent-Type: text/html\r\n\r\n" % n
-            + b"<p>more</p>\r\n" * 150
+            + b"<br>\r\n" * 350
             + b"--q%d--\r\n" % n
         )
     out.append(b"--p--\r\n")
@@ -114,6 +115,21 @@ def unknown_charsets() -> bytes:
     return b"".join(out)
 
 
+def boundary_like_lines() -> bytes:
+    """Boundaries b, bb, bbb... nested 12 deep over 2 million lines that each start like all of them: a
+    search level by level would look at every line 12 times (the feed parser: 9 s)."""
+    out = [head("boundaries", 'Content-Type: multipart/mixed; boundary="b"')]
+    out.append(b"--b\r\nContent-Type: text/plain\r\n\r\nMy words.\r\n")
+    for level in range(2, 13):
+        out.append(
+            b"--%s\r\nContent-Type: multipart/mixed; boundary=%s\r\n\r\n" % (b"b" * (level - 1), b"b" * level)
+        )
+    out.append(
+        b"--%s\r\nContent-Type: text/plain\r\n\r\n" % (b"b" * 12) + b"--bbbbbbbbbbbbbX\r\n" * 2_000_000
+    )
+    return b"".join(out)
+
+
 # name -> (the message, words it must still show, the note the agent reads)
 HOSTILE: dict[str, tuple[Callable[[], bytes], str, str]] = {
     "mime_nested_100_levels": (mime_nested_100_levels, "Order 1234 arrived broken.", parse.LIMIT_DEPTH),
@@ -121,6 +137,7 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str, str]] = {
     "parts_10_000": (parts_10_000, "Here are the photos of the damage.", parse.LIMIT_PARTS),
     "broken_base64": (broken_base64, "Your invoice 5521 is wrong: I was charged twice.", ""),
     "unknown_charsets": (unknown_charsets, "Grüße aus Köln, where is my parcel?", ""),
+    "boundary_like_lines": (boundary_like_lines, "My words.", parse.LIMIT_BOUNDARIES),
 }
 
 MEASURE = """

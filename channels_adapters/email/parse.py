@@ -417,9 +417,9 @@ class _Reader:
         fields: list[bytes] = []
         rest = start  # the first byte not read as part of a field
         for n, (a, b, after) in enumerate(_fields(raw, start, horizon)):
-            if n == 0 and raw.startswith(b"From ", a, b):
+            if n == 0 and (raw.startswith(b"From ", a, b) or raw.startswith((b" ", b"\t"), a, b)):
                 rest = after
-                continue  # an mbox separator line
+                continue  # an mbox separator line, or a fold with nothing to continue: skipped, as before
             if not _FIELD_NAME.match(raw, a, b):
                 # Not a header field: the body starts here, as the standard library would have it.
                 return _head_bytes(fields), a, False

@@ -295,9 +295,11 @@ def message_fingerprint(parsed: ParsedEmail) -> str:
     since an ESP may write its own text version of an HTML-only message) with every run of whitespace made
     one space, and the digest of each attached file (whitespace-insensitive for text and forwarded mail).
     """
-    from channels_adapters.email.sanitize import html_to_text
+    words = parsed.text
+    if parsed.html.strip():
+        from channels_adapters.email.sanitize import html_to_text  # nh3: loaded only when there is HTML
 
-    words = html_to_text(parsed.html) if parsed.html.strip() else parsed.text
+        words = html_to_text(parsed.html)
     files = sorted(
         f"refused:{a.filename}"
         if a.content is None

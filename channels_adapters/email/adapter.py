@@ -21,7 +21,7 @@ from channels_adapters.base import (
     SendResult,
     StatusUpdate,
 )
-from channels_adapters.email.parse import digest, parse_email
+from channels_adapters.email.parse import digest, message_fingerprint, message_key, parse_email
 from channels_adapters.sandbox import sandbox_record, sandbox_sent
 
 # anymail's normalized tracking events -> our delivery status.
@@ -72,9 +72,13 @@ class EmailAdapter:
             "auto": parsed.auto,
             "bounce": asdict(parsed.bounce) if parsed.bounce else None,
             "defects": sorted(set(parsed.defects))[:20],
+            "limits": parsed.limits[:10],
             "source": str(payload.get("source", "")),
             "route_inbox": payload.get("route_inbox"),
         }
+        # The stored event's fingerprint when it has one (its key was made from it), else read now.
+        fingerprint = str(payload.get("fingerprint") or "") or message_fingerprint(parsed)
+        key = message_key(message_id=parsed.message_id, fingerprint=fingerprint, raw=raw)
         return InboundMessage(
             channel="email",
             sender_kind="email",
@@ -82,7 +86,8 @@ class EmailAdapter:
             recipient=recipients[0] if recipients else "",
             body=parsed.text,
             provider=self.provider,
-            provider_id=digest(parsed.message_id) if parsed.message_id else digest(raw),
+            # One entry per message, not per Message-ID (entries before 2026-12 hold digest(Message-ID)).
+            provider_id=digest(key) if parsed.message_id else digest(raw),
             sender_name=parsed.from_name,
             subject=parsed.subject,
             data=data,

@@ -1,7 +1,9 @@
 """Email into the lifetime thread, and the agent's threaded reply out.
 
 In: `email_store` (the MTA pipe, anymail's inbound webhook, the IMAP poller all call it) stores the raw
-message durably under its Message-ID; the inbound pipeline then calls `email_inbound_record`.
+message durably under its Message-ID and its fingerprint (one message delivered twice, or by two ways, is
+stored once; another message under a reused or forged Message-ID is stored too); the inbound pipeline then
+calls `email_inbound_record`.
 Out: `email_message_send` queues an entry with our Message-ID, In-Reply-To/References from the customer's
 latest email and a signed Reply-To; `entry_deliver` hands it to Django's email backend through the adapter.
 """
@@ -13,8 +15,6 @@ import logging
 import re
 import secrets
 from datetime import datetime
-from email import policy
-from email.parser import BytesHeaderParser
 from email.utils import formataddr
 from typing import Any
 
@@ -25,7 +25,13 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from channels_adapters.base import InboundMessage, StatusUpdate
-from channels_adapters.email.parse import digest, message_id_normalize, quote_start
+from channels_adapters.email.parse import (
+    digest,
+    message_fingerprint,
+    message_key,
+    parse_email,
+    quote_start,
+)
 from channels_adapters.email.sanitize import html_sanitize, html_to_text
 from channels_adapters.email.tokens import is_reply_address, reply_address, reply_address_verify
 from channels_adapters.models import EmailMessage, InboundEvent
@@ -65,7 +71,12 @@ class EmailRefused(HubError):
 def email_store(
     *, raw: bytes, source: str, envelope_recipient: str = "", route_inbox: int | None = None
 ) -> tuple[InboundEvent, bool]:
-    """Store one raw message durably under its Message-ID (or a digest of its bytes). Returns (event, new)."""
+    """Store one raw message durably, once. Returns (event, new).
+
+    A message is one message when its Message-ID *and* its fingerprint (sender, date, subject, words, files:
+    what the pipe, IMAP and an ESP's webhook agree on) are the same: web forms and notifiers reuse fixed
+    Message-IDs, and anyone can forge one, so an id alone must never make a message vanish.
+    """
     from channels_adapters.inbound import inbound_event_store
 
     if not raw or not raw.strip():
@@ -73,19 +84,45 @@ def email_store(
     if len(raw) > settings.EMAIL_MAX_BYTES:
         limit = settings.EMAIL_MAX_BYTES / 1_048_576
         raise EmailRefused(f"The message is {len(raw) / 1_048_576:.1f} MB, over the {limit:.0f} MB limit.")
-    try:
-        headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
-        message_id = message_id_normalize(str(headers.get("Message-ID") or ""))
-    except Exception:
-        message_id = ""
-    key = f"email:{digest(message_id)}" if message_id else f"email:raw:{digest(raw)}"
+    parsed = parse_email(raw, attachment_max_bytes=settings.EMAIL_ATTACHMENT_MAX_BYTES)
+    fingerprint = message_fingerprint(parsed)
+    if parsed.message_id:
+        before = _stored_under_message_id_alone(parsed.message_id, fingerprint)
+        if before is not None:
+            return before, False
     payload = {
         "source": source,
         "envelope_recipient": envelope_recipient.strip().lower()[:320],
         "route_inbox": route_inbox,
-        "message_id": message_id[:300],
+        "message_id": parsed.message_id[:300],
+        "fingerprint": fingerprint,
     }
+    key = message_key(message_id=parsed.message_id, fingerprint=fingerprint, raw=raw)
     return inbound_event_store(kind=KIND, idempotency_key=key, payload=payload, raw=raw)
+
+
+def _stored_under_message_id_alone(message_id: str, fingerprint: str) -> InboundEvent | None:
+    """The same message, stored before 2026-12 under `email:<digest of its Message-ID>` alone.
+
+    Such a key still stops a redelivery of its message, but only of that message: the stored one's
+    fingerprint, read from its raw bytes, must match.
+    """
+    earlier = InboundEvent.objects.filter(kind=KIND, idempotency_key=f"email:{digest(message_id)}").first()
+    if earlier is None or _event_fingerprint(earlier) != fingerprint:
+        return None
+    return earlier
+
+
+def _event_fingerprint(event: InboundEvent) -> str:
+    known = str(event.payload.get("fingerprint") or "")
+    if known or not event.raw_file:
+        return known
+    try:
+        with event.raw_file.open("rb") as handle:
+            raw = handle.read()
+    except (OSError, ValueError):
+        return ""  # unreadable: not provably the same message, so the new one is kept
+    return message_fingerprint(parse_email(raw, attachment_max_bytes=settings.EMAIL_ATTACHMENT_MAX_BYTES))
 
 
 def email_inbound_record(*, message: InboundMessage, received_at: datetime) -> Entry:
@@ -139,6 +176,13 @@ def email_inbound_record(*, message: InboundMessage, received_at: datetime) -> E
         data["cc"] = list(d["cc"])[:20]
     if d.get("defects"):
         data["defects"] = list(d["defects"])
+    if d.get("limits"):
+        data["read_in_part"] = list(d["limits"])  # a hostile or broken message: what was left unread
+    message_id = str(d.get("message_id") or "")
+    if message_id and EmailMessage.objects.filter(message_id_digest=digest(message_id)).exists():
+        # Another, different message came with this Message-ID (a form's or a notifier's fixed id, or a
+        # forged one): both are kept, threading reads each on its own, and the agent is told.
+        data["shares_message_id"] = True
     data["exchange"] = _exchange_key(message, answered)
     html = str(d.get("html") or "")
     body = message.body or (html_to_text(html) if html else "")

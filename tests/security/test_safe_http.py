@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import requests
-import urllib3.util.connection
 
 from config import safe_http
 from tests.security.tls import Authority
@@ -75,21 +74,6 @@ def listener() -> Iterator[Server]:
     server = Server()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every (address, port) the HTTP client connects to."""
-    attempts: list[tuple[str, int]] = []
-    real = urllib3.util.connection.create_connection
-
-    def recording(address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
-        attempts.append((address[0], address[1]))
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(urllib3.util.connection, "create_connection", recording)
-    monkeypatch.setattr(urllib3.connection.connection, "create_connection", recording)
-    return attempts
 
 
 Answers = dict[str, list[list[str]]]

@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import urllib3.util.connection
 
 from channels_adapters.base import AdapterError, ProviderAccount
 from channels_adapters.sms.adapter import TwilioMessagingAdapter, media_host_allowed, media_url_checked
@@ -70,21 +69,6 @@ def listener6() -> Iterator[Listener | None]:
         return
     yield server
     server.stop()
-
-
-@pytest.fixture
-def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every (host, port) the HTTP client tries to connect to."""
-    attempts: list[tuple[str, int]] = []
-    real = urllib3.util.connection.create_connection
-
-    def recording(address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
-        attempts.append((address[0], address[1]))
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(urllib3.util.connection, "create_connection", recording)
-    monkeypatch.setattr(urllib3.connection.connection, "create_connection", recording)
-    return attempts
 
 
 def _hostile_urls(listen: int, listen6: int, fake: int) -> list[str]:

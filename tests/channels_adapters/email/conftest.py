@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from channels_adapters.email.services import email_store
+from channels_adapters.models import InboundEvent
+from channels_adapters.tasks import process_inbound_event
 from conversations.models import Entry, Inbox, Team
 from tests import factories
 
@@ -41,3 +48,37 @@ def deliver_email(django_capture_on_commit_callbacks: Any) -> Callable[..., Entr
         return event.entry
 
     return deliver
+
+
+@pytest.fixture
+def ingest_email(monkeypatch: pytest.MonkeyPatch) -> Callable[..., InboundEvent]:
+    """`manage.py ingest_email` in this process, the message on standard input as an MTA's pipe gives it.
+
+    Returns the event it stored (or found already stored); a refusal raises SystemExit with the pipe's code.
+    """
+
+    def ingest(raw: bytes, recipient: str = SUPPORT_EMAIL) -> InboundEvent:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
+        out = io.StringIO()
+        try:
+            call_command("ingest_email", "--recipient", recipient, verbosity=2, stdout=out)
+        finally:
+            logging.disable(logging.NOTSET)  # the command silences logging for the MTA's sake
+        found = re.search(r"inbound event (\d+)", out.getvalue())
+        assert found, out.getvalue()
+        return InboundEvent.objects.get(pk=int(found.group(1)))
+
+    return ingest
+
+
+@pytest.fixture
+def run_worker(django_capture_on_commit_callbacks: Any) -> Callable[[InboundEvent], Entry | None]:
+    """The inbound worker's task for one stored event, as Celery runs it; returns the event's entry."""
+
+    def run(event: InboundEvent) -> Entry | None:
+        with django_capture_on_commit_callbacks(execute=True):
+            process_inbound_event(event.pk)
+        event.refresh_from_db()
+        return event.entry
+
+    return run

@@ -37,11 +37,16 @@ def test_an_outlook_email_lands_in_the_senders_thread_with_its_subject(deliver_e
 
 
 @pytest.mark.django_db
-def test_the_same_message_id_twice_makes_one_entry(deliver_email, inbox_email) -> None:
-    deliver_email(eml("outlook"))
-    deliver_email(eml("outlook").replace(b"Hi,", b"Hello again,"))
+def test_the_same_message_twice_makes_one_entry_another_under_its_message_id_a_second(
+    deliver_email, inbox_email
+) -> None:
+    first = deliver_email(eml("outlook"))
+    assert deliver_email(eml("outlook").replace(b"\n", b"\r\n")) == first  # redelivered, other line ends
     assert InboundEvent.objects.count() == 1
-    assert Entry.objects.filter(kind="message").count() == 1
+    # A different message under the same Message-ID is kept (and marked), never dropped.
+    second = deliver_email(eml("outlook").replace(b"Hi,", b"Hello again,"))
+    assert second is not None and second != first and second.data["shares_message_id"] is True
+    assert Entry.objects.filter(kind="message").count() == 2
 
 
 @pytest.mark.django_db

@@ -11,12 +11,14 @@ outbox and with its writes switched off, so the statements and time the outbox a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = os.environ.get("BENCH_OUTBOX_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hub_bench_outbox")
@@ -62,6 +64,7 @@ def measure(count: int, outbox: bool) -> str:
 
     inbound_event_process(event_id=store(count))  # warm, off the clock
     lines = []
+    results: dict[str, dict[str, float]] = {}
     for label in ("new customers", "returning customers"):
         ids = [store(n) for n in range(count)]
         written_before = DomainEvent.objects.count()
@@ -73,12 +76,17 @@ def measure(count: int, outbox: bool) -> str:
         elapsed = time.perf_counter() - began
         written = DomainEvent.objects.count() - written_before
         inserts = sum(1 for q in queries if q["sql"].startswith('INSERT INTO "events_domainevent"'))
+        results[label] = {
+            "statements": len(queries) / count,
+            "outbox_inserts": inserts / count,
+            "events_per_s": written / elapsed,
+        }
         lines.append(
             f"{'outbox on ' if outbox else 'outbox off'} {label:20}: {count / elapsed:6.0f} messages/s, "
             f"{len(queries) / count:5.1f} statements/message ({inserts / count:.2f} outbox INSERTs), "
             f"{written / count:.1f} events/message, {written / elapsed:6.0f} events written/s"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, json.dumps(results)])
 
 
 def run(count: int, outbox: bool) -> str:
@@ -96,6 +104,38 @@ def run(count: int, outbox: bool) -> str:
     }
     args = [sys.executable, __file__, "--measure", "--count", str(count), *([] if outbox else ["--off"])]
     return subprocess.run(args, env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout.rstrip()
+
+
+def figures(*, quick: bool = False) -> list[Any]:
+    """For `make bench`: the statements the outbox adds per inbound message, and the events it writes a second."""
+    from bench.common import Figure
+
+    count = 50 if quick else 100
+    off, on = (json.loads(run(count, outbox).splitlines()[-1]) for outbox in (False, True))
+    result = []
+    for label in ("new customers", "returning customers"):
+        added = on[label]["statements"] - off[label]["statements"]
+        result.append(
+            Figure(
+                f"outbox: statements added per inbound message, {label}",
+                round(added, 2),
+                "statements",
+                1.0,
+                rule="at most one INSERT per message",
+                note=f"{on[label]['outbox_inserts']:.2f} outbox INSERTs per message; "
+                f"{on[label]['statements']:.1f} statements in all",
+            )
+        )
+        result.append(
+            Figure(
+                f"outbox: events written a second on the inbound path, {label}",
+                round(on[label]["events_per_s"], 1),
+                "events/s",
+                better="higher",
+                note="one worker process, in-process, one task per message",
+            )
+        )
+    return result
 
 
 def main() -> None:

@@ -143,16 +143,17 @@ def test_a_logged_in_customer_identified_with_a_valid_hash_sees_their_history_jo
     live_hub, shop_site, browser: Browser
 ) -> None:
     shop, root = shop_site
-    contact = customer_with_history(live_hub.inbox)
     digest = user_hash(secret=SECRET, value="shop-user-1001")
     # The shop's server renders the hash for the logged-in user; the page hands it to the widget.
-    embed(
+    site = embed(
         live_hub,
         shop,
         root,
         "<button id=login onclick=\"Hub.identify({user_id: 'shop-user-1001', name: 'Dana', "
         f"user_hash: '{digest}'}})\">Log in</button>",
     )
+    # Dana is user shop-user-1001 of this shop: her user id is scoped to its web chat.
+    contact = customer_with_history(live_hub.inbox, site=site)
     visitor, composer = open_chat(browser, shop)
     composer.fill("Where is my order?")
     composer.press("Enter")

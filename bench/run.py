@@ -2,7 +2,8 @@
 
     make bench                                  # everything (15 minutes and the import's; data sets are kept)
     make bench BENCH_ARGS="--only pipeline"     # one group: baselines, pipeline, sockets, scale, search,
-                                                # funnel, reports, memory, drill, email, imports
+                                                # funnel, reports, memory, drill, email, imports,
+                                                # webhooks, outbox
     make bench BENCH_ARGS="--quick"             # smaller runs, to try a change
 
 The hub runs as in production: PostgreSQL, Redis, uvicorn and Celery workers as separate processes.
@@ -39,6 +40,8 @@ GROUPS = (
     "drill",
     "email",
     "imports",
+    "webhooks",
+    "outbox",
 )
 
 
@@ -70,6 +73,8 @@ def main() -> None:
         "drill": lambda: _module("drill").figures(quick=args.quick),
         "email": lambda: _module("email_intake").figures(args.port, quick=args.quick),
         "imports": lambda: _module("imports").figures(quick=args.quick),
+        "webhooks": lambda: _module("webhooks").figures(quick=args.quick),
+        "outbox": lambda: _module("outbox").figures(quick=args.quick),
     }
     for group in GROUPS:
         if group not in groups:

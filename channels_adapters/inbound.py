@@ -32,6 +32,7 @@ from conversations.services import (
     entry_append,
     event_append,
 )
+from events.services import events_batched
 from reports.services import customer_message_recorded, satisfaction_rating_pending
 
 logger = logging.getLogger("hub.inbound")
@@ -116,7 +117,8 @@ def inbound_events_process(*, event_ids: list[int], batch: int = 1) -> dict[int,
 
 
 def _event_claim_and_record(event_id: int) -> Entry | None:
-    with transaction.atomic():
+    # One message's domain events (a new customer, an episode opened, the message) are one INSERT.
+    with transaction.atomic(), events_batched():
         event = (
             InboundEvent.objects.select_for_update(skip_locked=True)
             .filter(pk=event_id, state=InboundEvent.PENDING)

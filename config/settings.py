@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "channels_adapters",
     "lifecycle",
     "reports",
+    "events",
     "anymail",
 ]
 
@@ -306,7 +307,37 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.hand_back_absent_agents_threads",
         "schedule": _every(60),
     },
+    # Domain events a process wrote but did not live to dispatch (see events/services.py).
+    "sweep-domain-events": {
+        "task": "events.tasks.sweep_domain_events",
+        "schedule": _every(env_int("DOMAIN_EVENTS_SWEEP_EVERY_S", 30)),
+    },
+    # Outgoing webhooks whose (re)try is due, or whose worker died holding them (events/webhooks/delivery.py).
+    "deliver-webhooks": {
+        "task": "events.tasks.deliver_webhooks",
+        "schedule": _every(max(1, env_int("WEBHOOK_DELIVER_EVERY_S", 5))),
+    },
+    "prune-webhook-deliveries": {
+        "task": "events.tasks.prune_webhook_deliveries",
+        "schedule": _every(6 * 3600),
+    },
 }
+DOMAIN_EVENTS_SWEEP_AFTER_S = env_int("DOMAIN_EVENTS_SWEEP_AFTER_S", 30)
+# Outgoing webhooks (events/webhooks/, docs/webhooks.md). A receiver gets WEBHOOK_TIMEOUT_S to answer; due
+# deliveries are claimed every WEBHOOK_DELIVER_EVERY_S (and right after they are queued), WEBHOOK_BATCH at a
+# time, sent to up to WEBHOOK_CONCURRENCY endpoints at once. Receivers on a private network (an on-premises
+# system) must be named in WEBHOOK_ALLOWED_HOSTS; every other URL must lead to the public internet.
+WEBHOOK_TIMEOUT_S = float(os.environ.get("WEBHOOK_TIMEOUT_S", "") or 5)
+WEBHOOK_DELIVER_EVERY_S = max(1, env_int("WEBHOOK_DELIVER_EVERY_S", 5))
+WEBHOOK_BATCH = max(1, env_int("WEBHOOK_BATCH", 100))
+WEBHOOK_CONCURRENCY = max(1, env_int("WEBHOOK_CONCURRENCY", 4))
+WEBHOOK_ALLOWED_HOSTS = [host.lower() for host in env_list("WEBHOOK_ALLOWED_HOSTS", [])]
+# After a secret's rotation the old one keeps signing alongside the new one this long.
+WEBHOOK_SECRET_OVERLAP_H = env_int("WEBHOOK_SECRET_OVERLAP_H", 24)
+# An endpoint with no success since a first failure this long ago is switched off, and the admins told.
+WEBHOOK_DISABLE_AFTER_H = env_int("WEBHOOK_DISABLE_AFTER_H", 72)
+# Deliveries that are over (succeeded, or given up) are kept this long with their attempts, then forgotten.
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)
 # Reports: the satisfaction question after a resolution, the thank-you suggested to a new customer, exports.
 SATISFACTION_SURVEY_ENABLED = env_bool("SATISFACTION_SURVEY_ENABLED", default=True)
 SATISFACTION_QUESTION = os.environ.get("SATISFACTION_QUESTION", "") or (

@@ -12,6 +12,7 @@ from channels_adapters.webchat import views as webchat_views
 from config import health
 from config.auth import login_throttled, login_view
 from conversations import views as inbox_views
+from events.webhooks import views as webhook_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/inbox/", permanent=False)),
@@ -39,6 +40,7 @@ urlpatterns = [
         name="inbox-contact-import",
     ),
     path("inbox/settings/", inbox_views.inbox_settings, name="inbox-settings"),
+    path("inbox/settings/webhooks/", webhook_views.webhooks_page, name="inbox-settings-webhooks"),
     path("inbox/sandbox/", inbox_views.sandbox, name="inbox-sandbox"),
     path("inbox/search/", inbox_views.search_page, name="inbox-search"),
     path("inbox/canned/", inbox_views.canned_page, name="inbox-canned"),
@@ -82,6 +84,7 @@ urlpatterns = [
     # REST API
     path("api/v1/", include("conversations.api.urls")),
     path("api/v1/reports/", include("reports.api")),
+    path("api/v1/", include("events.webhooks.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

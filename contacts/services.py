@@ -11,6 +11,7 @@ from django.utils import timezone
 from config.text import name_clean
 from contacts import addresses
 from contacts.models import AttributeDefinition, Contact, Identity, Label
+from events.services import event_publish
 
 
 def contact_surviving(contact: Contact) -> Contact:
@@ -65,6 +66,7 @@ def contact_resolve(*, kind: str, address: str, name: str = "") -> tuple[Contact
                     is_valid=normalized.valid,
                     last_seen_at=now,
                 )
+                contact_created_publish(contact, identity_kind=normalized.kind)
             return contact, identity
         except IntegrityError:
             identity = _verified_identity(normalized)
@@ -76,6 +78,16 @@ def contact_resolve(*, kind: str, address: str, name: str = "") -> tuple[Contact
         contact.name = name[:200]
         contact.save(update_fields=["name", "updated_at"])
     return contact, identity
+
+
+def contact_created_publish(contact: Contact, *, identity_kind: str | None) -> None:
+    """contact.created, in the transaction that made the contact (it has no thread yet)."""
+    event_publish(
+        type="contact.created",
+        conversation_id=None,
+        contact_id=contact.pk,
+        payload={"name": contact.name, "identity_kind": identity_kind},
+    )
 
 
 def identities_scope_to_site(*, identities: Any, site_id: int) -> tuple[int, list[str]]:
@@ -273,6 +285,14 @@ def contact_merge(*, source: Contact, into: Contact, by: Any = None) -> Contact:
             },
             created_at=now,
         )
+        event_publish(
+            type="contact.merged",
+            conversation_id=dst_conv.pk,
+            contact_id=dst.pk,
+            payload={"merged": src.pk, "by": by.pk if by is not None else None},
+            at=now,
+            thread_locked=True,
+        )
         # Agents watching the old thread are sent to the merged one.
         realtime.event_record(
             type="conversation.merged", conversation=src_conv, payload={"into": dst_conv.pk}
@@ -359,6 +379,13 @@ def contact_unmerge(*, merged: Contact, by: Any = None) -> Contact:
                 by=by,
                 data={"contact": src.pk, "from_contact": dst.pk, "entries": moved},
             )
+        event_publish(
+            type="contact.unmerged",
+            conversation_id=dst_conv.pk,
+            contact_id=dst.pk,
+            payload={"restored": src.pk, "by": by.pk if by is not None else None},
+            thread_locked=True,
+        )
     return src
 
 
@@ -507,18 +534,27 @@ def contact_update(
             added = [after[pk].name for pk in after if pk not in before]
             removed = [before[pk].name for pk in before if pk not in after]
             if added or removed:
+                fields.append("labels")
                 locked.labels.set(list(after.values()))
                 changes += [f"added the label {n!r}" for n in added] + [
                     f"removed the label {n!r}" for n in removed
                 ]
         if changes:
             who = (by.get_full_name() or by.get_username()) if by is not None else "The hub"
+            conversation = conversation_get_or_create(contact=locked)
             event_append(
-                conversation=conversation_get_or_create(contact=locked),
+                conversation=conversation,
                 event_type="contact.updated",
                 body=f"{who} " + "; ".join(changes),
                 by=by,
                 data={"changes": changes},
+            )
+            event_publish(
+                type="contact.updated",
+                conversation_id=conversation.pk,
+                contact_id=locked.pk,
+                payload={"fields": fields, "by": by.pk if by is not None else None},
+                thread_locked=True,  # event_append has just locked the thread
             )
     return locked
 

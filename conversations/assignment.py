@@ -17,7 +17,13 @@ from django.utils import timezone
 from config.errors import PermissionDenied, ValidationError
 from conversations.models import AgentProfile, Conversation, Episode, Inbox, Team
 from conversations.selectors import agent_is_admin
-from conversations.services import _name, conversation_assign, event_append, inbox_links_sync
+from conversations.services import (
+    _name,
+    assignment_publish,
+    conversation_assign,
+    event_append,
+    inbox_links_sync,
+)
 
 
 def agent_availability_set(*, profile: AgentProfile, availability: str) -> AgentProfile:
@@ -81,6 +87,7 @@ def conversation_assign_team(
             by=by,
             data={"from": previous, "to": team.pk if team else None},
         )
+        assignment_publish(locked, previous_assignee=locked.assignee_id, by=by)
     conversation.refresh_from_db()
     return conversation
 
@@ -239,5 +246,6 @@ def _hand_back(*, user: User, by: User | None, reason: str) -> int:
                 by=by,
                 data={"from": user.pk, "to": None, "reason": reason},
             )
+            assignment_publish(conversation, previous_assignee=user.pk, by=by)
         conversation_autoassign(conversation=conversation)
     return len(ids)

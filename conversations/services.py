@@ -14,6 +14,7 @@ from contacts.models import Contact
 from conversations import realtime
 from conversations.models import AgentProfile, Conversation, ConversationInbox, Entry, Episode, Inbox
 from conversations.selectors import agent_can_see
+from events.services import event_publish
 
 PREVIEW_LENGTH = 200
 NOTE_MAX = 20_000
@@ -102,6 +103,7 @@ def entry_append(
             locked, entry, episode, awaits_reply=awaits_reply, linked=linked, new_episode=opened
         )
         realtime.event_record(type="entry.created", conversation=locked, entry=entry, version_bumped=True)
+        _entry_published(locked, entry, episode if opened else None)
         if customer_speaks:
             from lifecycle.services import stage_on_customer_spoke
 
@@ -109,11 +111,90 @@ def entry_append(
     return entry
 
 
+def _entry_published(locked: Conversation, entry: Entry, opened: Episode | None) -> None:
+    """The domain events an appended entry is: a customer's message, a note, the start of an episode."""
+    if opened is not None:
+        event_publish(
+            type="conversation.opened",
+            conversation_id=locked.pk,
+            contact_id=locked.contact_id,
+            payload={"episode": opened.pk, "entry": entry.pk, "team": locked.team_id},
+            at=entry.created_at,
+            thread_locked=True,
+        )
+    if entry.kind == Entry.MESSAGE and entry.direction == Entry.INBOUND:
+        event_publish(
+            type="message.received",
+            conversation_id=locked.pk,
+            contact_id=locked.contact_id,
+            payload={
+                "entry": entry.pk,
+                "channel": entry.channel,
+                "inbox": entry.inbox_id,
+                "body": entry.body,
+                "from_address": entry.from_address,
+                "created_at": entry.created_at.isoformat(),
+            },
+            at=entry.created_at,
+            thread_locked=True,
+        )
+    elif entry.kind == Entry.NOTE:
+        event_publish(
+            type="note.added",
+            conversation_id=locked.pk,
+            contact_id=locked.contact_id,
+            payload={"entry": entry.pk, "author": entry.author_id, "body": entry.body},
+            at=entry.created_at,
+            thread_locked=True,
+        )
+
+
 def entry_touch(*, entry: Entry, fields: list[str], type: str = "entry.updated") -> None:
     """Save changed fields of an entry, bump its version and broadcast it (inside the caller's transaction)."""
     entry.version += 1
     entry.save(update_fields=[*fields, "version", "updated_at"])
     realtime.event_record(type=type, conversation=entry.conversation, entry=entry)
+    if entry.kind == Entry.MESSAGE and entry.direction == Entry.OUTBOUND:
+        _delivery_published(entry, fields)
+
+
+_DELIVERY_CHANGES = frozenset({Entry.DELIVERED, Entry.READ, Entry.UNDELIVERED, Entry.FAILED, Entry.UNKNOWN})
+
+
+def _delivery_published(entry: Entry, fields: list[str]) -> None:
+    """message.sent when the provider took it (sent_at is set once); message.delivery_changed after that.
+    The thread's row is locked already: event_record has just bumped its version."""
+    conversation_id, contact_id = entry.conversation_id, entry.conversation.contact_id
+    if "sent_at" in fields:
+        event_publish(
+            type="message.sent",
+            payload={
+                "entry": entry.pk,
+                "channel": entry.channel,
+                "inbox": entry.inbox_id,
+                "body": entry.body,
+                "created_at": entry.created_at.isoformat(),
+                "to_address": entry.to_address,
+                "author": entry.author_id,
+                "provider_id": entry.provider_id,
+            },
+            thread_locked=True,
+            conversation_id=conversation_id,
+            contact_id=contact_id,
+        )
+    if "delivery_status" in fields and entry.delivery_status in _DELIVERY_CHANGES:
+        event_publish(
+            type="message.delivery_changed",
+            payload={
+                "entry": entry.pk,
+                "channel": entry.channel,
+                "status": entry.delivery_status,
+                "error": entry.status_reason or None,
+            },
+            thread_locked=True,
+            conversation_id=conversation_id,
+            contact_id=contact_id,
+        )
 
 
 def event_append(
@@ -250,6 +331,28 @@ def _status_apply(
         },
         created_at=now,
     )
+    event_publish(
+        type="conversation.status_changed",
+        conversation_id=locked.pk,
+        contact_id=locked.contact_id,
+        payload={
+            "status": status,
+            "previous_status": previous,
+            "by": by.pk if by is not None else None,
+            "snoozed_until": snoozed_until.isoformat() if snoozed_until else None,
+        },
+        at=now,
+        thread_locked=True,
+    )
+    if status == Conversation.RESOLVED:
+        event_publish(
+            type="conversation.resolved",
+            conversation_id=locked.pk,
+            contact_id=locked.contact_id,
+            payload={"episode": episode.pk if episode else None, "by": by.pk if by is not None else None},
+            at=now,
+            thread_locked=True,
+        )
 
 
 def conversation_wake(*, conversation_id: int, reason: str = "the snooze ended") -> bool:
@@ -389,8 +492,25 @@ def conversation_assign(
                 "reason": reason,
             },
         )
+        assignment_publish(locked, previous_assignee=previous.pk if previous else None, by=by)
     conversation.refresh_from_db()
     return conversation
+
+
+def assignment_publish(locked: Conversation, *, previous_assignee: int | None, by: User | None) -> None:
+    """conversation.assigned: who holds the thread now (agent and team), under the caller's thread lock."""
+    event_publish(
+        type="conversation.assigned",
+        conversation_id=locked.pk,
+        contact_id=locked.contact_id,
+        payload={
+            "assignee": locked.assignee_id,
+            "previous_assignee": previous_assignee,
+            "team": locked.team_id,
+            "by": by.pk if by is not None else None,
+        },
+        thread_locked=True,
+    )
 
 
 def conversation_block(*, conversation: Conversation, blocked: bool, by: User) -> Conversation:

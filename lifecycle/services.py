@@ -24,6 +24,7 @@ from contacts.models import Contact
 from conversations import realtime
 from conversations.models import Conversation, Entry, Inbox
 from conversations.services import conversation_get_or_create, event_append
+from events.services import event_publish
 from lifecycle import defaults
 from lifecycle.defaults import DEFAULT_STAGES
 from lifecycle.models import ContactStage, Leak, LeakSettings, Stage, StageChange, Touchpoint
@@ -155,8 +156,9 @@ def stage_move(
         text = f"{_who(by)} moved {contact.display_name} " + (
             f"from {current.name} to {stage.name}" if current else f"to {stage.name}"
         )
+        conversation = conversation_get_or_create(contact=contact)
         event_append(
-            conversation=conversation_get_or_create(contact=contact),
+            conversation=conversation,
             event_type="contact.stage_changed",
             body=text + (f" ({reason})" if reason else ""),
             by=by,
@@ -168,6 +170,19 @@ def stage_move(
                 "stage_change": change.pk,
             },
             created_at=at,
+        )
+        event_publish(
+            type="stage.changed",
+            conversation_id=conversation.pk,
+            contact_id=contact.pk,
+            payload={
+                "stage": stage.key,
+                "previous_stage": current.key if current else None,
+                "by": by.pk if by is not None else None,
+                "reason": reason or rule,
+            },
+            at=at,
+            thread_locked=True,  # event_append has just locked the thread
         )
     return change
 
@@ -392,8 +407,9 @@ def touchpoint_record(
             contact_stage_ensure(contact=contact, at=occurred_at, channel="api")
             summary = ", ".join(f"{key}: {value}" for key, value in list(payload.items())[:4])
             label = type.replace("_", " ").replace("-", " ").capitalize()
+            conversation = conversation_get_or_create(contact=contact)
             touchpoint.entry = event_append(
-                conversation=conversation_get_or_create(contact=contact),
+                conversation=conversation,
                 event_type="touchpoint.recorded",
                 body=f"{label} (posted by {_who(by)})" + (f": {summary}"[:500] if summary else ""),
                 by=by,
@@ -406,6 +422,18 @@ def touchpoint_record(
                 created_at=occurred_at,
             )
             touchpoint.save(update_fields=["entry"])
+            event_publish(
+                type="touchpoint.recorded",
+                conversation_id=conversation.pk,
+                contact_id=contact.pk,
+                payload={
+                    "touchpoint": touchpoint.pk,
+                    "touchpoint_type": type,
+                    "occurred_at": occurred_at.isoformat(),
+                },
+                at=occurred_at,
+                thread_locked=True,
+            )
             if type == "purchase":
                 _purchase_rule(contact, touchpoint)
     except IntegrityError:
@@ -472,6 +500,7 @@ def leaks_detect(*, now: datetime | None = None) -> LeakRun:
     new = resolved = 0
     with transaction.atomic():
         still_open: set[tuple[int, str]] = set()
+        plugged: list[Leak] = []
         for row in Leak.objects.select_for_update().filter(resolved_at__isnull=True):
             leak = found.get((row.conversation_id, row.kind))
             if leak is not None and leak.since == row.since:
@@ -479,12 +508,32 @@ def leaks_detect(*, now: datetime | None = None) -> LeakRun:
                 continue
             row.resolved_at = now  # answered, or a new wait began: this one is over
             row.save(update_fields=["resolved_at"])
+            plugged.append(row)
             resolved += 1
-        for key, leak in found.items():
-            if key in still_open:
-                continue
+        detected = [leak for key, leak in found.items() if key not in still_open]
+        contacts = dict(
+            Conversation.objects.filter(
+                pk__in={row.conversation_id for row in plugged} | {leak.conversation_id for leak in detected}
+            ).values_list("pk", "contact_id")
+        )
+        for row in plugged:
+            event_publish(
+                type="leak.plugged",
+                conversation_id=row.conversation_id,
+                contact_id=contacts.get(row.conversation_id),
+                payload={"leak": row.kind},
+                at=now,
+            )
+        for leak in detected:
             Leak.objects.create(
                 conversation_id=leak.conversation_id, kind=leak.kind, since=leak.since, detected_at=now
+            )
+            event_publish(
+                type="leak.detected",
+                conversation_id=leak.conversation_id,
+                contact_id=contacts.get(leak.conversation_id),
+                payload={"leak": leak.kind, "since": leak.since.isoformat()},
+                at=now,
             )
             new += 1
             realtime.alert_send(groups=_alert_groups(leak), frame=leak.frame())

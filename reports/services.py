@@ -23,6 +23,7 @@ from conversations.hours import next_open_at, open_seconds_between
 from conversations.models import Conversation, Entry, Episode, Inbox
 from conversations.selectors import agent_can_see, agent_sees_everything
 from conversations.services import conversation_get_or_create, event_append
+from events.services import event_publish
 from reports.models import (
     AuditLog,
     EpisodeMetrics,
@@ -439,6 +440,14 @@ def _customer_message_recorded(*, entry: Entry, rating: int | None) -> None:
         body=f"The customer rated the conversation {rating} out of 5",
         data={"episode": survey.episode_id, "rating": rating},
         created_at=entry.created_at,
+    )
+    event_publish(
+        type="satisfaction.rated",
+        conversation_id=conversation.pk,
+        contact_id=conversation.contact_id,
+        payload={"rating": rating, "episode": survey.episode_id},
+        at=entry.created_at,
+        thread_locked=True,  # event_append has just locked the thread
     )
 
 

@@ -32,7 +32,7 @@ from channels_adapters.voice.adapter import (
 from config.errors import ChannelRuleError, ValidationError
 from contacts.addresses import normalize_phone
 from contacts.models import Contact, Identity
-from contacts.services import contact_resolve, contact_surviving
+from contacts.services import contact_created_publish, contact_resolve, contact_surviving
 from conversations.hours import is_open
 from conversations.models import AgentProfile, Attachment, Conversation, Entry, Inbox
 from conversations.selectors import agent_profile, inbox_visible_to
@@ -43,6 +43,7 @@ from conversations.services import (
     entry_append,
     entry_touch,
 )
+from events.services import event_publish
 from reports.services import customer_message_recorded
 
 logger = logging.getLogger("hub.voice")
@@ -235,6 +236,7 @@ def _call_entry_create(event: CallEvent, received_at: datetime) -> Entry:
     if caller_withheld(event.caller):
         # A withheld number is nobody's identity: each such call is its own unknown caller, never merged.
         contact = Contact.objects.create(name=UNKNOWN_CALLER)
+        contact_created_publish(contact, identity_kind=None)
         data["withheld_caller"] = True
     else:
         contact, identity = contact_resolve(kind="phone", address=event.caller, name=event.caller_name)
@@ -302,7 +304,29 @@ def _call_apply(entry: Entry, event: CallEvent) -> None:
     entry.data = data
     entry_touch(entry=entry, fields=fields)
     if entry.direction == Entry.INBOUND and data["call_outcome"] != before:
+        _call_published(entry, outcome=data["call_outcome"])
         _thread_work_update(entry, outcome=data["call_outcome"])
+
+
+_CALL_EVENTS = {"missed": "call.missed", "voicemail": "voicemail.received"}
+
+
+def _call_published(entry: Entry, *, outcome: str) -> None:
+    """A missed call, a voicemail: published once each, as the call's outcome first becomes one (a recording
+    that arrives after the final status turns a missed call into a voicemail: both are published)."""
+    if outcome not in _CALL_EVENTS:
+        return
+    payload: dict[str, Any] = {"entry": entry.pk, "inbox": entry.inbox_id, "from_address": entry.from_address}
+    if outcome == "voicemail":
+        duration = entry.data.get("recording_duration_s") or entry.data.get("duration_s")
+        payload["duration_s"] = int(duration) if str(duration or "").isdigit() else None
+    event_publish(
+        type=_CALL_EVENTS[outcome],
+        conversation_id=entry.conversation_id,
+        contact_id=entry.conversation.contact_id,
+        payload=payload,
+        thread_locked=True,  # entry_touch has just bumped the thread's version under its row lock
+    )
 
 
 def _status_forward(data: dict[str, Any], status: str) -> None:

@@ -34,7 +34,7 @@ from config.throttling import throttle_hit, throttle_wait
 from config.websocket import origin_normalized
 from contacts import addresses
 from contacts.models import Contact, Identity
-from contacts.services import contact_merge, contact_resolve, contact_surviving
+from contacts.services import contact_created_publish, contact_merge, contact_resolve, contact_surviving
 from conversations.hours import is_open
 from conversations.models import AgentProfile, Conversation, Entry, Inbox
 from conversations.selectors import inbox_visible_to
@@ -595,7 +595,10 @@ def webchat_identify(*, inbox: Inbox, visitor_id: str, claims: Any, ip: str = ""
         if _is_someone(contact):
             # The browser was another known customer's (a shared computer, a new login): the visitor id
             # moves to the new person; the two customers are never merged.
-            target = survivor or Contact.objects.create(name=name)
+            target = survivor
+            if target is None:
+                target = Contact.objects.create(name=name)
+                contact_created_publish(target, identity_kind=kind)
             Identity.objects.filter(kind=addresses.VISITOR, address=visitor_id).update(contact=target)
             contact, conversation = target, conversation_get_or_create(contact=target)
             event_append(

@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 from contacts.models import ContactImport
 from conversations.models import AgentProfile, Attachment, Conversation, Entry, Notification
 from conversations.selectors import realtime_latest_seq
+from events.models import DomainEvent, WebhookDelivery, WebhookEndpoint
 from reports.models import ExportJob
 from reports.services import followup_thank_you_prompt
 from tests.conftest import PUBLIC_BASE_URL, sms_in
@@ -74,10 +75,19 @@ ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     "api/v1/conversations/<int:pk>/notes/": [("post", "conversation", {"body": "@agent_bob look"})],
     "api/v1/conversations/<int:pk>/block/": [("post", "conversation", {"blocked": "true"})],
     "api/v1/agents/<int:pk>/deactivate/": [("post", "sales_agent", {})],
+    "api/v1/webhooks/<int:pk>/": [
+        ("get", "webhook", {}),
+        ("patch", "webhook", {"description": "Mine now"}),
+        ("delete", "webhook", {}),
+    ],
+    "api/v1/webhooks/<int:pk>/rotate-secret/": [("post", "webhook", {})],
+    "api/v1/webhooks/<int:pk>/deliveries/": [("get", "webhook", {})],
+    "api/v1/webhook-deliveries/<int:pk>/redeliver/": [("post", "webhook_delivery", {})],
 }
 # Changing an inbox is for admins, who see every inbox: anyone else is refused before the id is read.
 # So is managing agents: those ids name people, not threads (see NOT_THREAD_SCOPED).
-# The reports are for managers and admins: an agent is refused before the id is read.
+# The reports are for managers and admins: an agent is refused before the id is read. So are webhooks (a
+# subscription receives every team's threads).
 EXPECTED_STATUS = {
     ("api/v1/inboxes/<int:pk>/", "patch"): 403,
     ("inbox/agents/<int:user_id>/active/", "post"): 403,
@@ -86,6 +96,12 @@ EXPECTED_STATUS = {
         (route, "get"): 403
         for route in ROUTES_WITH_IDS
         if route.startswith(("reports/history/", "reports/exports/"))
+    },
+    **{
+        (route, method): 403
+        for route, calls in ROUTES_WITH_IDS.items()
+        for method, _, _ in calls
+        if route.startswith(("api/v1/webhooks/", "api/v1/webhook-deliveries/"))
     },
 }
 ADMIN_ONLY = {
@@ -99,6 +115,12 @@ ADMIN_ONLY = {
 NOT_THREAD_SCOPED = {
     "inbox/agents/<int:user_id>/active/": "an agent's id; admins only (403 for anyone else, whatever the id)",
     "api/v1/agents/<int:pk>/deactivate/": "an agent's id; admins only (403 for anyone else, whatever the id)",
+    **{
+        route: "a webhook subscription's (or delivery's) id; admins and managers only, who see every thread "
+        "(403 for anyone else, whatever the id)"
+        for route in ROUTES_WITH_IDS
+        if route.startswith(("api/v1/webhooks/", "api/v1/webhook-deliveries/"))
+    },
 }
 # What an id names, by the route's parameter (and for `pk` by the route's prefix): the walker uses these.
 ID_KINDS_BY_NAME = {
@@ -226,7 +248,19 @@ def sales(inbox_sales, agent_bob, manager_maria) -> dict[str, int]:
     job.file.save("export.html", ContentFile(b"<p>export</p>"))
     followup = followup_thank_you_prompt(contact=conversation.contact)
     assert followup is not None
+    # A manager's webhook subscription, with a delivery of one of the thread's events.
+    webhook = WebhookEndpoint.objects.create(
+        url="https://hooks.example.com/in",
+        event_types=["*"],
+        secret="whsec_" + "A" * 43,
+        created_by=manager_maria,
+    )
+    event = DomainEvent.objects.filter(conversation_id=conversation.pk).order_by("id").first()
+    assert event is not None
+    webhook_delivery = WebhookDelivery.objects.create(endpoint=webhook, event=event, state="succeeded")
     return {
+        "webhook": webhook.pk,
+        "webhook_delivery": webhook_delivery.pk,
         "export_job": job.pk,
         "followup": followup.pk,
         "import": contact_import.pk,
@@ -261,6 +295,8 @@ def _call(
         return client.get(path)
     if method == "patch":
         return client.patch(path, data, format="json")
+    if method == "delete":
+        return client.delete(path)
     return client.post(path, data)
 
 
@@ -280,6 +316,10 @@ def _snapshot() -> tuple[Any, ...]:
         list(Attachment.objects.order_by("pk").values_list("pk", "state")),
         list(Notification.objects.order_by("pk").values_list("pk", "read_at")),
         list(User.objects.order_by("pk").values_list("pk", "is_active")),
+        list(
+            WebhookEndpoint.objects.order_by("pk").values_list("pk", "url", "active", "secret", "description")
+        ),
+        list(WebhookDelivery.objects.order_by("pk").values_list("pk", "state", "attempts")),
     )
 
 
@@ -332,7 +372,7 @@ def test_managers_and_admins_reach_every_one_of_them(route, n, sales, manager_ma
     user = admin_ada if method == "patch" or route in ADMIN_ONLY else manager_maria
     AgentProfile.objects.filter(user=user).update(phone="+14155550177")  # click-to-call rings it
     response = _call(_client(route, user), route, method, sales[kind], data, sales)
-    assert response.status_code in (200, 201, 202, 302), (response.status_code, response.content[:300])
+    assert response.status_code in (200, 201, 202, 204, 302), (response.status_code, response.content[:300])
 
 
 @pytest.mark.django_db

@@ -1,0 +1,182 @@
+"""Every domain event the hub publishes: its name, when it fires, and its payload's JSON schema.
+
+`docs/events.md` is written from this table (a test keeps the two the same), and the outgoing webhooks refuse
+a subscription to a type that is not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ID: dict[str, Any] = {"type": "integer"}
+MAYBE_ID: dict[str, Any] = {"type": ["integer", "null"]}
+TEXT: dict[str, Any] = {"type": "string"}
+MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+CHANNEL: dict[str, Any] = {"type": "string", "enum": ["sms", "whatsapp", "voice", "email", "webchat", ""]}
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    when: str
+    properties: dict[str, dict[str, Any]]
+    required: tuple[str, ...]
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": self.name,
+            "type": "object",
+            "properties": self.properties,
+            "required": list(self.required),
+        }
+
+
+def _type(name: str, when: str, /, **properties: dict[str, Any]) -> EventType:
+    required = tuple(key for key, schema in properties.items() if "null" not in str(schema.get("type")))
+    return EventType(name, when, properties, required)
+
+
+_MESSAGE = {"entry": ID, "channel": CHANNEL, "inbox": MAYBE_ID, "body": TEXT, "created_at": TIME}
+
+EVENT_TYPES: dict[str, EventType] = {
+    t.name: t
+    for t in (
+        _type(
+            "message.received",
+            "A customer's message (SMS, WhatsApp, email, web chat) is recorded in their thread.",
+            **_MESSAGE,
+            from_address=TEXT,
+        ),
+        _type(
+            "message.sent",
+            "The provider accepted a message the hub sent (an agent's reply, a follow-up, a survey).",
+            **_MESSAGE,
+            to_address=TEXT,
+            author=MAYBE_ID,
+            provider_id=TEXT,
+        ),
+        _type(
+            "message.delivery_changed",
+            "A sent message's delivery status changed (delivered, read, undelivered, failed, unknown).",
+            entry=ID,
+            channel=CHANNEL,
+            status=TEXT,
+            error=MAYBE_TEXT,
+        ),
+        _type(
+            "note.added",
+            "An agent wrote a private note in a thread.",
+            entry=ID,
+            author=MAYBE_ID,
+            body=TEXT,
+        ),
+        _type(
+            "call.missed",
+            "An inbound call ended with nobody answering and no voicemail.",
+            entry=ID,
+            inbox=MAYBE_ID,
+            from_address=TEXT,
+        ),
+        _type(
+            "voicemail.received",
+            "A caller left a voicemail (its transcript follows in the entry when Twilio sends it).",
+            entry=ID,
+            inbox=MAYBE_ID,
+            from_address=TEXT,
+            duration_s=MAYBE_ID,
+        ),
+        _type(
+            "conversation.opened",
+            "A customer spoke in a thread with no open episode: a new stretch of work begins.",
+            episode=ID,
+            entry=ID,
+            team=MAYBE_ID,
+        ),
+        _type(
+            "conversation.status_changed",
+            "A thread's status changed (open, pending, snoozed, resolved), by an agent, a rule or the hub.",
+            status=TEXT,
+            previous_status=TEXT,
+            by=MAYBE_ID,
+            snoozed_until={"type": ["string", "null"], "format": "date-time"},
+        ),
+        _type(
+            "conversation.assigned",
+            "A thread was given to an agent or a team, or unassigned.",
+            assignee=MAYBE_ID,
+            previous_assignee=MAYBE_ID,
+            team=MAYBE_ID,
+            by=MAYBE_ID,
+        ),
+        _type(
+            "conversation.resolved",
+            "A thread was resolved: its episode ended (also sent as conversation.status_changed).",
+            episode=MAYBE_ID,
+            by=MAYBE_ID,
+        ),
+        _type(
+            "contact.created",
+            "The hub met a new customer (a new phone number, email address, web visitor, import or API call).",
+            name=TEXT,
+            identity_kind=MAYBE_TEXT,
+        ),
+        _type(
+            "contact.updated",
+            "A customer's name, labels or attributes changed.",
+            fields={"type": "array", "items": TEXT},
+            by=MAYBE_ID,
+        ),
+        _type(
+            "contact.merged",
+            "Two customers were found to be one person: the merged one now lives in this contact's thread.",
+            merged=ID,
+            by=MAYBE_ID,
+        ),
+        _type(
+            "contact.unmerged",
+            "A merge was undone: the restored customer has their own thread again.",
+            restored=ID,
+            by=MAYBE_ID,
+        ),
+        _type(
+            "stage.changed",
+            "A customer moved along the lifecycle (lead, qualified, customer...), by hand, API or rule.",
+            stage=TEXT,
+            previous_stage=MAYBE_TEXT,
+            by=MAYBE_ID,
+            reason=TEXT,
+        ),
+        _type(
+            "touchpoint.recorded",
+            "Something the customer did outside the thread was recorded (a page view, a purchase, a demo).",
+            touchpoint=ID,
+            touchpoint_type=TEXT,
+            occurred_at=TIME,
+        ),
+        _type(
+            "leak.detected",
+            "The funnel check found a lead leaking (left unanswered, stalled, converted and forgotten).",
+            leak=TEXT,
+            since={"type": ["string", "null"], "format": "date-time"},
+        ),
+        _type(
+            "leak.plugged",
+            "A leak found earlier is no longer one (someone answered, the lead moved on).",
+            leak=TEXT,
+        ),
+        _type(
+            "satisfaction.rated",
+            "A customer answered the satisfaction question with a rating from 1 to 5.",
+            rating={"type": "integer", "minimum": 1, "maximum": 5},
+            episode=MAYBE_ID,
+        ),
+    )
+}
+
+
+def event_type_names() -> list[str]:
+    return sorted(EVENT_TYPES)

@@ -1,0 +1,207 @@
+"""Writing domain events to the outbox, in the caller's transaction, and handing them to consumers after it.
+
+`event_publish` is the one way a change says what happened. Consumers that react (the outgoing webhooks; the
+rules and sequences to come) take events from the outbox after commit, at least once: `events_dispatch`
+gives each new event to every consumer's `take` function, which queues its own work idempotently (a unique
+key per consumer and event), then marks it dispatched. It runs right after the commit that wrote the events
+and, as a safety net for a process that died in between, as a periodic job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.apps import apps
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from events.catalog import EVENT_TYPES
+from events.models import DomainEvent
+
+logger = logging.getLogger("hub.events")
+
+# After-commit consumers: name -> dotted path of `take(events: Sequence[DomainEvent]) -> None`.
+CONSUMERS: dict[str, str] = {
+    "webhooks": "events.webhooks.webhook_deliveries_queue",
+}
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def event_uid() -> str:
+    return "evt_" + "".join(secrets.choice(_ALPHABET) for _ in range(26))
+
+
+@dataclass(frozen=True)
+class _Pending:
+    type: str
+    conversation_id: int | None
+    contact_id: int | None
+    payload: dict[str, Any]
+    at: datetime
+
+
+_batch = threading.local()
+
+
+def event_publish(
+    *,
+    type: str,
+    conversation_id: int | None,
+    contact_id: int | None,
+    payload: dict[str, Any],
+    at: datetime | None = None,
+    thread_locked: bool = False,
+) -> None:
+    """Record that `type` happened, in the current transaction. The event exists if and only if the change
+    does; a thread's events are numbered 1, 2, 3... in the order their transactions wrote them: the thread row
+    is locked first (unless the caller holds it already, as `entry_append` does), so numbers never collide.
+
+    Inside `events_batched()` the row is written with the block's other events, in one INSERT, at its end."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"Unknown domain event {type!r}: add it to events/catalog.py first.")
+    if conversation_id is not None and not thread_locked and transaction.get_connection().in_atomic_block:
+        # The thread's row, by name: the outbox sits below the apps that publish to it.
+        thread = apps.get_model("conversations", "Conversation")
+        thread.objects.select_for_update().filter(pk=conversation_id).values_list("pk").first()
+    pending = _Pending(type, conversation_id, contact_id, payload, at or timezone.now())
+    batch: list[_Pending] | None = getattr(_batch, "events", None)
+    if batch is not None:
+        batch.append(pending)
+        return
+    _write([pending])
+
+
+@contextmanager
+def events_batched() -> Iterator[None]:
+    """Inside one transaction (the inbound pipeline's, per message): the events published in the block are
+    written in one INSERT when it ends. An exception writes nothing: the transaction is rolling back."""
+    if getattr(_batch, "events", None) is not None:
+        yield  # the outer block writes
+        return
+    _batch.events = []
+    try:
+        yield
+        _write(_batch.events)
+    finally:
+        _batch.events = None
+
+
+def _write(events: list[_Pending]) -> None:
+    """One INSERT for all: each thread's next numbers come from a subquery on the unique index, read in the
+    statement itself, under the thread locks the publishers hold."""
+    if not events:
+        return
+    connection = transaction.get_connection()
+    table = connection.ops.quote_name(DomainEvent._meta.db_table)
+    jsonb = "::jsonb" if connection.vendor == "postgresql" else ""
+    rows: list[str] = []
+    params: list[Any] = []
+    counted: dict[int, int] = {}
+    for event in events:
+        params += [
+            event_uid(),
+            event.type,
+            connection.ops.adapt_datetimefield_value(event.at),
+            event.conversation_id,
+            event.contact_id,
+        ]
+        if event.conversation_id is None:
+            seq = "NULL"
+        else:
+            counted[event.conversation_id] = counted.get(event.conversation_id, 0) + 1
+            seq = (
+                f"(SELECT COALESCE(MAX(thread_seq), 0) FROM {table} "  # noqa: S608 (our own table's name)
+                "WHERE conversation_id = %s AND thread_seq IS NOT NULL) + %s"
+            )
+            params += [event.conversation_id, counted[event.conversation_id]]
+        params.append(json.dumps(event.payload, cls=DjangoJSONEncoder))
+        rows.append(f"(%s, %s, %s, %s, %s, {seq}, %s{jsonb})")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (uid, type, occurred_at, conversation_id, contact_id, thread_seq, payload) "  # noqa: S608
+            f"VALUES {', '.join(rows)}",  # placeholders only; every value is a parameter
+            params,
+        )
+    _dispatch_after_commit()
+
+
+def _dispatch_after_commit() -> None:
+    on_commit_once(_dispatch_soon)
+
+
+class _Once:
+    def __init__(self, func: Callable[[], None]) -> None:
+        self.func, self.ran = func, False
+
+    def __call__(self) -> None:
+        self.ran = True
+        self.func()
+
+
+def on_commit_once(func: Callable[[], None]) -> None:
+    """Run `func` after the current transaction commits, once however many times it is asked for. Checked
+    against what will really run: a rolled-back savepoint takes its callback with it, and a callback that has
+    run already (a test's captured commit) no longer counts."""
+    for callback in transaction.get_connection().run_on_commit:
+        pending = callback[1]
+        if isinstance(pending, _Once) and pending.func is func and not pending.ran:
+            return
+    transaction.on_commit(_Once(func))
+
+
+def _dispatch_soon() -> None:
+    from channels_adapters.enqueue import enqueue_now
+    from events import tasks
+
+    enqueue_now(tasks.dispatch_domain_events)
+
+
+def events_dispatch(*, limit: int = 500, older_than_s: float = 0.0) -> int:
+    """Give undispatched events to every consumer, oldest first; returns how many were dispatched.
+
+    Claimed with SKIP LOCKED inside one transaction with the consumers' own writes, so two dispatchers never
+    take the same events, and a dispatcher that dies leaves them undispatched for the next one.
+    """
+    threshold = timezone.now() - timedelta(seconds=older_than_s)
+    consumers = [(name, _consumer(path)) for name, path in CONSUMERS.items()]
+    with transaction.atomic():
+        events = list(
+            DomainEvent.objects.select_for_update(skip_locked=True)
+            .filter(dispatched_at__isnull=True, occurred_at__lte=threshold)
+            .order_by("id")[:limit]
+        )
+        if not events:
+            return 0
+        taken = {event.pk for event in events}
+        for name, take in consumers:
+            if not _take(name, take, events):
+                # One consumer's failure neither undoes the change nor stops the others. Event by event, so
+                # one it cannot take holds back only itself; what stays undispatched is offered again.
+                taken -= {event.pk for event in events if not _take(name, take, [event])}
+        DomainEvent.objects.filter(pk__in=taken).update(dispatched_at=timezone.now())
+    return len(taken)
+
+
+def _take(name: str, take: Callable[[Sequence[DomainEvent]], None], events: Sequence[DomainEvent]) -> bool:
+    try:
+        with transaction.atomic():
+            take(events)
+    except Exception:
+        logger.exception("Consumer %s could not take domain events %s", name, [e.uid for e in events][:10])
+        return False
+    return True
+
+
+def _consumer(path: str) -> Callable[[Sequence[DomainEvent]], None]:
+    return import_string(path)  # type: ignore[no-any-return]

@@ -98,3 +98,20 @@ def test_an_ambiguous_user_id_stays_unscoped_and_verifies_nobody_until_an_admin_
     identity.refresh_from_db()
     assert identity.scope == f"webchat:{other.pk}"
     assert "host-site user id" not in client.get("/inbox/settings/").content.decode()
+
+
+def test_the_admin_lists_the_waiting_user_ids_and_scopes_them_by_an_action(admin_client: Any) -> None:
+    shop, other = _webchat("Shop"), _webchat("Other")
+    identity = _legacy_user_id("42", spoke_through=[shop, other])
+    page = admin_client.get("/admin/contacts/identity/?site=waiting")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Scope host-site user ids to Shop" in text and "Scope host-site user ids to Other" in text
+    response = admin_client.post(
+        "/admin/contacts/identity/?site=waiting",
+        {"action": f"scope_to_site_{other.pk}", "_selected_action": [identity.pk]},
+        follow=True,
+    )
+    assert "1 user id(s) scoped." in response.content.decode()
+    identity.refresh_from_db()
+    assert identity.scope == f"webchat:{other.pk}"

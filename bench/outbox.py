@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -34,7 +33,8 @@ def measure(count: int, outbox: bool) -> str:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from channels_adapters.inbound import inbound_event_process, inbound_event_store
+    from bench.worker_cost import sms_stored
+    from channels_adapters.inbound import inbound_event_process
     from conversations.models import Inbox
     from events import services as events_services
     from events.models import DomainEvent
@@ -46,27 +46,11 @@ def measure(count: int, outbox: bool) -> str:
     # Dispatch happens after commit, in another task: not part of the inbound path measured here.
     events_services._dispatch_after_commit = lambda: None  # type: ignore[assignment]
 
-    def store(n: int) -> int:
-        sid = "SM" + secrets.token_hex(16)
-        event, _ = inbound_event_store(
-            kind="twilio_messaging",
-            idempotency_key=f"twilio:message:{sid}",
-            payload={
-                "MessageSid": sid,
-                "AccountSid": "AC" + "b" * 32,
-                "From": f"+1415{n:07d}",
-                "To": "+14155550100",
-                "Body": "hello, is the blue trail runner in stock in a size 10?",
-                "NumMedia": "0",
-            },
-        )
-        return int(event.pk)
-
-    inbound_event_process(event_id=store(count))  # warm, off the clock
+    inbound_event_process(event_id=sms_stored(count))  # warm, off the clock
     lines = []
     results: dict[str, dict[str, float]] = {}
     for label in ("new customers", "returning customers"):
-        ids = [store(n) for n in range(count)]
+        ids = [sms_stored(n) for n in range(count)]
         written_before = DomainEvent.objects.count()
         connection.queries_log.clear()  # the capture keeps the last 9,000 statements only
         began = time.perf_counter()

@@ -25,6 +25,26 @@ DATABASE = os.environ.get("BENCH_WORKER_DATABASE_URL", "postgres://postgres@127.
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
+def sms_stored(n: int) -> int:
+    """One signed-SMS inbound event from customer number `n`, stored as the webhook stores it (Django set up)."""
+    from channels_adapters.inbound import inbound_event_store
+
+    sid = "SM" + secrets.token_hex(16)
+    event, _ = inbound_event_store(
+        kind="twilio_messaging",
+        idempotency_key=f"twilio:message:{sid}",
+        payload={
+            "MessageSid": sid,
+            "AccountSid": "AC" + "b" * 32,
+            "From": f"+1415{n:07d}",
+            "To": "+14155550100",
+            "Body": "hello, is the blue trail runner in stock in a size 10?",
+            "NumMedia": "0",
+        },
+    )
+    return int(event.pk)
+
+
 def measure(count: int, batch: int, profile: bool) -> str:
     """Runs inside a fresh Django process (settings read INBOUND_BATCH from the environment)."""
     import django
@@ -34,32 +54,16 @@ def measure(count: int, batch: int, profile: bool) -> str:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from channels_adapters.inbound import inbound_event_process, inbound_event_store
+    from channels_adapters.inbound import inbound_event_process
     from conversations.models import Inbox
 
     call_command("migrate", verbosity=0)
     Inbox.objects.get_or_create(kind=Inbox.PHONE, address="+14155550100", defaults={"name": "Main"})
 
-    def store(n: int) -> int:
-        sid = "SM" + secrets.token_hex(16)
-        event, _ = inbound_event_store(
-            kind="twilio_messaging",
-            idempotency_key=f"twilio:message:{sid}",
-            payload={
-                "MessageSid": sid,
-                "AccountSid": "AC" + "b" * 32,
-                "From": f"+1415{n:07d}",
-                "To": "+14155550100",
-                "Body": "hello, is the blue trail runner in stock in a size 10?",
-                "NumMedia": "0",
-            },
-        )
-        return int(event.pk)
-
     inbound_event_process(
-        event_id=store(count)
+        event_id=sms_stored(count)
     )  # warm (imports, templates, the publisher loop), off the clock
-    ids = [store(n) for n in range(count)]
+    ids = [sms_stored(n) for n in range(count)]
     profiler = cProfile.Profile(time.process_time)
     began = time.process_time()
     with CaptureQueriesContext(connection) as queries:

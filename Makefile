@@ -45,6 +45,7 @@ test: $(VENV)/.synced-dev services browser imap-server
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports --no-cache
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 DB_POOL=0 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.synced-dev
@@ -53,6 +54,7 @@ lint: $(VENV)/.synced-dev
 
 typecheck: $(VENV)/.synced-dev
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports --no-cache
 
 check: lint typecheck
 

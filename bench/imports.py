@@ -61,8 +61,8 @@ def measure(path: str) -> dict[str, float]:
     django.setup()
     from django.contrib.auth.models import User
 
-    from contacts import tasks
-    from contacts.imports import contact_import_create, contact_import_run
+    from conversations import tasks
+    from conversations.imports import contact_import_create, contact_import_run
 
     tasks.import_contacts.apply_async = lambda *args, **kwargs: None  # type: ignore[method-assign]  # run below
     before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -107,7 +107,7 @@ def measure(events: int) -> dict[str, Any]:
 
     from events.models import WebhookDelivery
     from events.services import event_publish, events_dispatch
-    from events.webhooks import delivery, services
+    from webhooks import delivery, services
 
     port = _free_port()
     endpoint, secret = services.webhook_endpoint_create(

@@ -18,12 +18,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from channels_adapters.base import RAW_PAYLOAD_KEY, AdapterError, InboundMessage
-from channels_adapters.enqueue import Doorbell, enqueue_now, enqueue_on_commit
 from channels_adapters.models import InboundEvent
 from channels_adapters.registry import get_adapter, inbound_recorder
+from config.enqueue import Doorbell, enqueue_now, enqueue_on_commit
 from contacts.models import Identity
 from contacts.services import contact_resolve, identity_set_opt_out
 from conversations import realtime
+from conversations.answers import rating_answered
 from conversations.assignment import conversation_route_inbound
 from conversations.models import Attachment, Entry, Inbox
 from conversations.services import (
@@ -33,7 +34,6 @@ from conversations.services import (
     event_append,
 )
 from events.services import events_batched
-from reports.services import customer_message_recorded, satisfaction_rating_pending
 
 logger = logging.getLogger("hub.inbound")
 
@@ -231,9 +231,9 @@ def inbound_message_record(
         data["keyword"] = message.keyword
     opt_keyword = message.keyword in ("stop", "start")
     # A 1-to-5 answer to the satisfaction question lands in the thread without reopening it.
-    rating = (
-        None if opt_keyword else satisfaction_rating_pending(conversation=conversation, body=message.body)
-    )
+    rating = None if opt_keyword else rating_answered(conversation=conversation, body=message.body)
+    if rating is not None:
+        data["rating"] = rating
     if not opt_keyword and rating is None:
         conversation_reopen_for_inbound(conversation=conversation)
     entry = entry_append(
@@ -252,7 +252,6 @@ def inbound_message_record(
         awaits_reply=not opt_keyword and rating is None,
         opens_episode=rating is None,
     )
-    customer_message_recorded(entry=entry, rating=rating)
     _attachments_record(entry, message)
     if message.keyword and message.channel == Entry.SMS:
         _keyword_apply(conversation=conversation, identity=identity, keyword=message.keyword, at=received_at)

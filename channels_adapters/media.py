@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from channels_adapters.accounts import twilio_account_by_sid
 from channels_adapters.base import AdapterError
-from channels_adapters.enqueue import enqueue_now
-from channels_adapters.file_check import EXTENSIONS, file_checked
-from channels_adapters.file_check import sniff_content_type as sniff_content_type  # where it lived first
 from channels_adapters.registry import get_adapter
+from config.enqueue import enqueue_now
+from config.file_check import EXTENSIONS, file_checked
+from config.file_check import sniff_content_type as sniff_content_type  # where it lived first
 from conversations.models import Attachment
 from conversations.services import entry_touch
 

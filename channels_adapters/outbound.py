@@ -25,8 +25,8 @@ from channels_adapters.base import (
     ProviderAccount,
     StatusUpdate,
 )
-from channels_adapters.enqueue import enqueue_now, enqueue_on_commit
 from channels_adapters.registry import adapter_for_channel
+from config.enqueue import enqueue_now, enqueue_on_commit
 from config.errors import ChannelRuleError, ValidationError
 from contacts.addresses import normalize_phone
 from contacts.models import Identity

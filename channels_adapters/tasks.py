@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError
 
-from channels_adapters.enqueue import enqueue_now
+from config.enqueue import enqueue_now
 
 
 @shared_task(

@@ -14,7 +14,7 @@ from django.urls import path, re_path  # noqa: E402
 
 from channels_adapters.webchat.consumers import WebchatConsumer  # noqa: E402
 from config.websocket import SameOriginValidator, WebsocketRouter, WidgetOrAgent  # noqa: E402
-from conversations.consumers import AgentConsumer  # noqa: E402
+from inbox.consumers import AgentConsumer  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/agent/", AgentConsumer.as_asgi()),

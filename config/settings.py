@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "lifecycle",
     "reports",
     "events",
+    "webhooks",
+    "inbox",
     "anymail",
 ]
 
@@ -312,18 +314,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "events.tasks.sweep_domain_events",
         "schedule": _every(env_int("DOMAIN_EVENTS_SWEEP_EVERY_S", 30)),
     },
-    # Outgoing webhooks whose (re)try is due, or whose worker died holding them (events/webhooks/delivery.py).
+    # Outgoing webhooks whose (re)try is due, or whose worker died holding them (webhooks/delivery.py).
     "deliver-webhooks": {
-        "task": "events.tasks.deliver_webhooks",
+        "task": "webhooks.tasks.deliver_webhooks",
         "schedule": _every(max(1, env_int("WEBHOOK_DELIVER_EVERY_S", 5))),
     },
     "prune-webhook-deliveries": {
-        "task": "events.tasks.prune_webhook_deliveries",
+        "task": "webhooks.tasks.prune_webhook_deliveries",
         "schedule": _every(6 * 3600),
     },
 }
 DOMAIN_EVENTS_SWEEP_AFTER_S = env_int("DOMAIN_EVENTS_SWEEP_AFTER_S", 30)
-# Outgoing webhooks (events/webhooks/, docs/webhooks.md). A receiver gets WEBHOOK_TIMEOUT_S to answer; due
+# Outgoing webhooks (webhooks/, docs/webhooks.md). A receiver gets WEBHOOK_TIMEOUT_S to answer; due
 # deliveries are claimed every WEBHOOK_DELIVER_EVERY_S (and right after they are queued), WEBHOOK_BATCH at a
 # time, sent to up to WEBHOOK_CONCURRENCY endpoints at once. Receivers on a private network (an on-premises
 # system) must be named in WEBHOOK_ALLOWED_HOSTS; every other URL must lead to the public internet.

@@ -11,8 +11,8 @@ from channels_adapters.voice import views as voice_views
 from channels_adapters.webchat import views as webchat_views
 from config import health
 from config.auth import login_throttled, login_view
-from conversations import views as inbox_views
-from events.webhooks import views as webhook_views
+from inbox import views as inbox_views
+from webhooks import views as webhook_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/inbox/", permanent=False)),
@@ -82,9 +82,9 @@ urlpatterns = [
     # Email through django-anymail: /anymail/<esp>/inbound/ and /anymail/<esp>/tracking/
     path("anymail/", include("anymail.urls")),
     # REST API
-    path("api/v1/", include("conversations.api.urls")),
+    path("api/v1/", include("inbox.api.urls")),
     path("api/v1/reports/", include("reports.api")),
-    path("api/v1/", include("events.webhooks.urls")),
+    path("api/v1/", include("webhooks.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -153,7 +153,7 @@ class ContactImport(models.Model):
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     merged_count = models.PositiveIntegerField(default=0)
-    # The first refused rows (contacts.imports.REFUSED_LISTED), and how many were refused in all.
+    # The first refused rows (conversations.imports.REFUSED_LISTED), and how many were refused in all.
     refused = models.JSONField(default=list, blank=True, help_text='[{"line": 3, "reason": "..."}]')
     refused_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

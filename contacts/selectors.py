@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Max, Min
-
 from contacts import addresses
 from contacts.models import AttributeDefinition, Contact, Identity, Label
 
@@ -38,34 +36,6 @@ class ContactPanel:
     first_seen: datetime | None
     last_seen: datetime | None
     channels: list[str]
-
-
-def contact_panel(*, contact: Contact) -> ContactPanel:
-    """Everything the side panel shows of a customer, in a handful of queries (not one per entry)."""
-    from conversations.models import Entry
-
-    identities = list(contact.identities.order_by("kind", "address"))
-    labels = list(contact.labels.order_by("name"))
-    values = contact.attributes if isinstance(contact.attributes, dict) else {}
-    definitions = list(AttributeDefinition.objects.all())
-    defined = {d.key for d in definitions}
-    entries = Entry.objects.filter(conversation__contact=contact)
-    span = entries.filter(kind__in=(Entry.MESSAGE, Entry.CALL), direction=Entry.INBOUND).aggregate(
-        first=Min("created_at"), last=Max("created_at")
-    )
-    seen = [i.last_seen_at for i in identities if i.last_seen_at] + ([span["last"]] if span["last"] else [])
-    channels = sorted(set(entries.exclude(channel="").values_list("channel", flat=True).distinct()))
-    return ContactPanel(
-        contact=contact,
-        identities=identities,
-        labels=labels,
-        all_labels=list(Label.objects.order_by("name")),
-        attributes=[AttributeRow(d, values.get(d.key)) for d in definitions],
-        other_attributes={k: v for k, v in values.items() if k not in defined},
-        first_seen=min(filter(None, [span["first"], contact.created_at])),
-        last_seen=max(seen) if seen else None,
-        channels=channels,
-    )
 
 
 def user_ids_waiting_for_site() -> int:

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 
 from config.errors import HubError, NotFound, ValidationError
 from contacts.models import Label
-from contacts.services import contact_update
+from conversations.customers import contact_update
 from conversations.models import Conversation
 from conversations.services import conversation_assign, conversation_get_visible, conversation_set_status
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -52,6 +53,11 @@ class AgentProfile(models.Model):
     @property
     def sees_everything(self) -> bool:
         return self.role in (self.MANAGER, self.ADMIN)
+
+
+# Checks an inbox kind's own settings must pass (kind -> check raising config.errors.ValidationError), registered
+# by the channel adapters when they start: the web chat's allowed origins, colors and identity site.
+INBOX_SETTINGS_CHECKS: dict[str, Callable[[Inbox], None]] = {}
 
 
 class Inbox(models.Model):
@@ -179,11 +185,10 @@ class Inbox(models.Model):
             )
         except ValidationError as error:
             raise FormError({"business_hours": error.message}) from error
-        if self.kind == self.WEBCHAT:
-            from channels_adapters.webchat.settings import widget_settings_validate
-
+        check = INBOX_SETTINGS_CHECKS.get(self.kind)
+        if check is not None:
             try:
-                widget_settings_validate(inbox=self)
+                check(self)
             except ValidationError as error:
                 raise FormError(error.message) from error
 

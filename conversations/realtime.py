@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -216,14 +216,19 @@ def frames_publish(items: Sequence[Published]) -> None:
         _group_send_all(sends)
 
 
+# How the web chat widget draws a message: registered by the web chat adapter when it starts (an adapter sits
+# above the threads, so the threads ask for it rather than import it).
+VISITOR_MESSAGE: dict[str, Callable[[Entry], dict[str, Any]]] = {}
+
+
 def _visitor_sends(items: Sequence[Published], rows: _FrameRows) -> list[tuple[str, Any]]:
     """Web chat visitors hear their own thread's messages (never notes or events), drawn as the widget draws them.
 
     A merged thread tells the visitors of the surviving one to read their history again.
     """
-    from channels_adapters.webchat.services import visitor_message
     from contacts.models import Identity
 
+    draw = VISITOR_MESSAGE.get("draw")
     frames: dict[int, list[dict[str, Any]]] = {}
     for item in items:
         conversation = rows.conversations.get(item.conversation_id)
@@ -234,12 +239,13 @@ def _visitor_sends(items: Sequence[Published], rows: _FrameRows) -> list[tuple[s
         for entry_id in item.entry_ids:
             entry = rows.entries.get(entry_id)
             if (
-                entry is not None
+                draw is not None
+                and entry is not None
                 and entry.kind == Entry.MESSAGE
                 and entry.conversation_id == item.conversation_id
             ):
                 frames.setdefault(entry.conversation_id, []).append(
-                    {"type": "message", "message": visitor_message(entry)}
+                    {"type": "message", "message": draw(entry)}
                 )
     if not frames:
         return []

@@ -9,9 +9,12 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet
 
-from contacts.models import Contact
+from config.errors import NotFound
+from contacts.models import AttributeDefinition, Contact, Label
+from contacts.selectors import AttributeRow, ContactPanel
+from contacts.services import contact_surviving
 from conversations.models import (
     AgentProfile,
     Attachment,
@@ -403,3 +406,39 @@ def realtime_events_since(*, user: UserLike, after: int, overlap_s: float, limit
             window |= Q(created_at__gte=marker - timedelta(seconds=overlap_s), id__lte=after)
     visible = Q(conversation__in=conversation_visible_to(user)) | Q(agent_id=user.pk)
     return list(RealtimeEvent.objects.filter(window).filter(visible).order_by("id")[:limit])
+
+
+def contact_panel(*, contact: Contact) -> ContactPanel:
+    """Everything the side panel shows of a customer, in a handful of queries (not one per entry)."""
+    identities = list(contact.identities.order_by("kind", "address"))
+    labels = list(contact.labels.order_by("name"))
+    values = contact.attributes if isinstance(contact.attributes, dict) else {}
+    definitions = list(AttributeDefinition.objects.all())
+    defined = {d.key for d in definitions}
+    entries = Entry.objects.filter(conversation__contact=contact)
+    span = entries.filter(kind__in=(Entry.MESSAGE, Entry.CALL), direction=Entry.INBOUND).aggregate(
+        first=Min("created_at"), last=Max("created_at")
+    )
+    seen = [i.last_seen_at for i in identities if i.last_seen_at] + ([span["last"]] if span["last"] else [])
+    channels = sorted(set(entries.exclude(channel="").values_list("channel", flat=True).distinct()))
+    return ContactPanel(
+        contact=contact,
+        identities=identities,
+        labels=labels,
+        all_labels=list(Label.objects.order_by("name")),
+        attributes=[AttributeRow(d, values.get(d.key)) for d in definitions],
+        other_attributes={k: v for k, v in values.items() if k not in defined},
+        first_seen=min(filter(None, [span["first"], contact.created_at])),
+        last_seen=max(seen) if seen else None,
+        channels=channels,
+    )
+
+
+def contact_get_visible(user: Any, contact_id: int) -> Contact:
+    """A contact the user may see; a merged-away id answers with the surviving contact."""
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is not None:
+        contact = contact_surviving(contact)
+    if contact is None or not contact_visible_to(user).filter(pk=contact.pk).exists():
+        raise NotFound("No such contact.")
+    return contact

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -99,30 +99,42 @@ def entry_append(
             ConversationInbox.objects.bulk_create(
                 [ConversationInbox(conversation=locked, inbox=inbox)], ignore_conflicts=True
             )
-        _thread_summary_update(
+        summary = _thread_summary_update(
             locked, entry, episode, awaits_reply=awaits_reply, linked=linked, new_episode=opened
         )
         realtime.event_record(type="entry.created", conversation=locked, entry=entry, version_bumped=True)
-        _entry_published(locked, entry, episode if opened else None)
-        if customer_speaks:
-            from lifecycle.services import stage_on_customer_spoke
-
-            stage_on_customer_spoke(conversation=locked, entry=entry)  # a first message makes a lead
+        # What follows from the entry (a lead made, a response timed, a follow-up cancelled) is done by the
+        # subscribers of the events it publishes: see docs/events.md.
+        _entry_published(locked, entry, episode, opened=opened, summary=summary)
     return entry
 
 
-def _entry_published(locked: Conversation, entry: Entry, opened: Episode | None) -> None:
-    """The domain events an appended entry is: a customer's message, a note, the start of an episode."""
-    if opened is not None:
+class _Summary(NamedTuple):
+    """What an entry did to its episode, for the events it publishes."""
+
+    first_inbound: bool = False  # the episode's first customer message or call
+    first_response: bool = False  # the episode's first answer to the customer
+    waited_since: datetime | None = None  # when the customer this entry answers started waiting
+
+
+def _entry_published(
+    locked: Conversation, entry: Entry, episode: Episode | None, *, opened: bool, summary: _Summary
+) -> None:
+    """The domain events an appended entry is: a customer's message or call, an agent's reply, a note, the
+    start of an episode."""
+    rows = {"conversation": locked, "entry": entry, "episode": episode, "summary": summary}
+    if opened and episode is not None:
         event_publish(
             type="conversation.opened",
             conversation_id=locked.pk,
             contact_id=locked.contact_id,
-            payload={"episode": opened.pk, "entry": entry.pk, "team": locked.team_id},
+            payload={"episode": episode.pk, "entry": entry.pk, "team": locked.team_id},
             at=entry.created_at,
             thread_locked=True,
+            rows=rows,
         )
     if entry.kind == Entry.MESSAGE and entry.direction == Entry.INBOUND:
+        rating = entry.data.get("rating")
         event_publish(
             type="message.received",
             conversation_id=locked.pk,
@@ -134,9 +146,46 @@ def _entry_published(locked: Conversation, entry: Entry, opened: Episode | None)
                 "body": entry.body,
                 "from_address": entry.from_address,
                 "created_at": entry.created_at.isoformat(),
+                "automatic": bool(entry.data.get("auto")),
+                "rating": rating if isinstance(rating, int) else None,
             },
             at=entry.created_at,
             thread_locked=True,
+            rows=rows,
+        )
+    elif entry.kind == Entry.CALL and entry.direction == Entry.INBOUND:
+        event_publish(
+            type="call.received",
+            conversation_id=locked.pk,
+            contact_id=locked.contact_id,
+            payload={
+                "entry": entry.pk,
+                "inbox": entry.inbox_id,
+                "from_address": entry.from_address,
+                "created_at": entry.created_at.isoformat(),
+            },
+            at=entry.created_at,
+            thread_locked=True,
+            rows=rows,
+        )
+    elif entry.kind in (Entry.MESSAGE, Entry.CALL) and entry.direction == Entry.OUTBOUND:
+        waited = summary.waited_since
+        event_publish(
+            type="conversation.replied",
+            conversation_id=locked.pk,
+            contact_id=locked.contact_id,
+            payload={
+                "entry": entry.pk,
+                "kind": entry.kind,
+                "channel": entry.channel,
+                "author": entry.author_id,
+                "episode": episode.pk if episode is not None else None,
+                "first_response": summary.first_response,
+                "waited_s": round((entry.created_at - waited).total_seconds(), 3) if waited else None,
+            },
+            at=entry.created_at,
+            thread_locked=True,
+            rows=rows,
         )
     elif entry.kind == Entry.NOTE:
         event_publish(
@@ -146,6 +195,7 @@ def _entry_published(locked: Conversation, entry: Entry, opened: Episode | None)
             payload={"entry": entry.pk, "author": entry.author_id, "body": entry.body},
             at=entry.created_at,
             thread_locked=True,
+            rows=rows,
         )
 
 
@@ -303,9 +353,6 @@ def _status_apply(
         if episode is not None:
             episode.resolved_at = now
             episode.save(update_fields=["resolved_at"])
-            from reports.services import episode_resolved
-
-            episode_resolved(episode=episode, by=by)
         locked.waiting_since = None
     elif episode is None:
         Episode.objects.create(conversation=locked, team=locked.team, assignee=locked.assignee, opened_at=now)
@@ -352,6 +399,7 @@ def _status_apply(
             payload={"episode": episode.pk if episode else None, "by": by.pk if by is not None else None},
             at=now,
             thread_locked=True,
+            rows={"conversation": locked, "episode": episode, "by": by},
         )
 
 
@@ -593,9 +641,10 @@ def _thread_summary_update(
     awaits_reply: bool,
     linked: bool = False,
     new_episode: bool = False,
-) -> None:
+) -> _Summary:
     """Activity, preview, where to reply and who waits, plus the thread's version, in one update."""
     fields: list[str] = []
+    summary = _Summary()
     if entry.kind in (Entry.MESSAGE, Entry.CALL, Entry.NOTE):
         # The first entry of a thread sets its summary even when it happened before the thread row was made.
         first = not conversation.last_preview_direction
@@ -618,9 +667,7 @@ def _thread_summary_update(
             if episode.first_inbound_at is None:
                 episode.first_inbound_at = entry.created_at
                 episode.save(update_fields=["first_inbound_at"])
-            from reports.services import episode_opened
-
-            episode_opened(episode=episode, entry=entry)
+            summary = _Summary(first_inbound=True)
     elif entry.direction == Entry.OUTBOUND and entry.kind in (Entry.MESSAGE, Entry.CALL):
         waited_since = conversation.waiting_since
         if conversation.waiting_since is not None:
@@ -632,15 +679,13 @@ def _thread_summary_update(
         if episode is not None and first:
             episode.first_response_at = entry.created_at
             episode.save(update_fields=["first_response_at"])
-        if episode is not None and (first or waited_since is not None):
-            from reports.services import episode_responded
-
-            episode_responded(episode=episode, entry=entry, waited_since=waited_since, first=first)
+        summary = _Summary(first_response=episode is not None and first, waited_since=waited_since)
     # The version bump rides on the same update; the caller holds the row lock, so counting here is safe.
     conversation.version += 1
     conversation.save(update_fields=sorted({*fields, "version"}))
     if linked or {"last_activity_at", "waiting_since"} & set(fields):
         inbox_links_sync(conversation)
+    return summary
 
 
 def _preview(entry: Entry) -> str:

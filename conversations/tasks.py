@@ -25,3 +25,10 @@ def hand_back_absent_agents_threads() -> int:
     from conversations.assignment import assignment_handover_absent
 
     return assignment_handover_absent()
+
+
+@shared_task(name="contacts.tasks.import_contacts")  # the name it had when imports lived in contacts
+def import_contacts(import_id: int) -> int:
+    from conversations.imports import contact_import_run
+
+    return contact_import_run(import_id=import_id).processed_rows

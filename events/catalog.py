@@ -47,9 +47,35 @@ EVENT_TYPES: dict[str, EventType] = {
     for t in (
         _type(
             "message.received",
-            "A customer's message (SMS, WhatsApp, email, web chat) is recorded in their thread.",
+            "A customer's message (SMS, WhatsApp, email, web chat) is recorded in their thread. `automatic` is an "
+            "auto-reply (out of office, a bounce notice); `rating` is set when the message answered the "
+            "satisfaction question (1 to 5).",
             **_MESSAGE,
             from_address=TEXT,
+            automatic={"type": "boolean"},
+            rating={"type": ["integer", "null"], "minimum": 1, "maximum": 5},
+        ),
+        _type(
+            "call.received",
+            "A customer's call reached the hub; its entry is in their thread (call.missed or voicemail.received "
+            "may follow).",
+            entry=ID,
+            inbox=MAYBE_ID,
+            from_address=TEXT,
+            created_at=TIME,
+        ),
+        _type(
+            "conversation.replied",
+            "An agent's reply (a message or a call out) or the hub's own message is written in the thread, before "
+            "the provider takes it (message.sent follows). `first_response` is the episode's first answer; "
+            "`waited_s` how long the customer had waited for it.",
+            entry=ID,
+            kind={"type": "string", "enum": ["message", "call"]},
+            channel=CHANNEL,
+            author=MAYBE_ID,
+            episode=MAYBE_ID,
+            first_response={"type": "boolean"},
+            waited_s={"type": ["number", "null"]},
         ),
         _type(
             "message.sent",

@@ -1,10 +1,16 @@
 """Writing domain events to the outbox, in the caller's transaction, and handing them to consumers after it.
 
-`event_publish` is the one way a change says what happened. Consumers that react (the outgoing webhooks; the
-rules and sequences to come) take events from the outbox after commit, at least once: `events_dispatch`
-gives each new event to every consumer's `take` function, which queues its own work idempotently (a unique
-key per consumer and event), then marks it dispatched. It runs right after the commit that wrote the events
-and, as a safety net for a process that died in between, as a periodic job.
+`event_publish` is the one way a change says what happened. Two kinds of listeners hear it:
+
+- **Subscribers** (`subscribe`) must stay consistent with the change: the lifecycle folding a stage, the reports
+  counting a response time. They run inside `event_publish`, in the publisher's transaction, and an error in
+  one fails the change as a whole. Each app registers its own in its `AppConfig.ready`, so the app that makes
+  a change never imports the apps that react to it.
+- **Consumers** (`consumer_register`) react: the outgoing webhooks, the rules and sequences to come. They take
+  events from the outbox after commit, at least once: `events_dispatch` gives each new event to every
+  consumer's `take` function, which queues its own work idempotently (a unique key per consumer and event),
+  then marks it dispatched. It runs right after the commit that wrote the events and, as a safety net for a
+  process that died in between, as a periodic job.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,17 +29,50 @@ from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from events.catalog import EVENT_TYPES
 from events.models import DomainEvent
 
 logger = logging.getLogger("hub.events")
 
-# After-commit consumers: name -> dotted path of `take(events: Sequence[DomainEvent]) -> None`.
-CONSUMERS: dict[str, str] = {
-    "webhooks": "events.webhooks.webhook_deliveries_queue",
-}
+
+@dataclass(frozen=True)
+class Published:
+    """An event as its in-transaction subscribers hear it: what is stored, plus `rows`, the model instances the
+    publisher holds (the entry, the episode...), so a subscriber need not read them again. `rows` is never
+    stored nor sent: what leaves the hub is `payload`. An event published without them (a test's, a replay's)
+    has no change behind it, and the subscribers leave it alone."""
+
+    type: str
+    conversation_id: int | None
+    contact_id: int | None
+    payload: Mapping[str, Any]
+    at: datetime
+    rows: Mapping[str, Any]
+
+
+Subscriber = Callable[[Published], None]
+Take = Callable[[Sequence[DomainEvent]], None]
+
+# In the transaction: event type -> subscribers, in the order they registered.
+SUBSCRIBERS: dict[str, list[Subscriber]] = {}
+# After commit: consumer name -> `take(events)`.
+CONSUMERS: dict[str, Take] = {}
+
+
+def subscribe(type: str, subscriber: Subscriber) -> None:
+    """Call `subscriber` inside every transaction that publishes `type` (once, however often it is asked)."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"Unknown domain event {type!r}: add it to events/catalog.py first.")
+    subscribers = SUBSCRIBERS.setdefault(type, [])
+    if subscriber not in subscribers:
+        subscribers.append(subscriber)
+
+
+def consumer_register(name: str, take: Take) -> None:
+    """Give every event to `take` after the commit that wrote it, at least once (see `events_dispatch`)."""
+    CONSUMERS[name] = take
+
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -62,12 +101,14 @@ def event_publish(
     payload: dict[str, Any],
     at: datetime | None = None,
     thread_locked: bool = False,
+    rows: Mapping[str, Any] | None = None,
 ) -> None:
     """Record that `type` happened, in the current transaction. The event exists if and only if the change
     does; a thread's events are numbered 1, 2, 3... in the order their transactions wrote them: the thread row
     is locked first (unless the caller holds it already, as `entry_append` does), so numbers never collide.
 
-    Inside `events_batched()` the row is written with the block's other events, in one INSERT, at its end."""
+    Inside `events_batched()` the row is written with the block's other events, in one INSERT, at its end.
+    The type's subscribers run before this returns, with `rows` (see `Published`)."""
     if type not in EVENT_TYPES:
         raise ValueError(f"Unknown domain event {type!r}: add it to events/catalog.py first.")
     if conversation_id is not None and not thread_locked and transaction.get_connection().in_atomic_block:
@@ -78,8 +119,13 @@ def event_publish(
     batch: list[_Pending] | None = getattr(_batch, "events", None)
     if batch is not None:
         batch.append(pending)
-        return
-    _write([pending])
+    else:
+        _write([pending])
+    subscribers = SUBSCRIBERS.get(type)
+    if subscribers:
+        published = Published(type, conversation_id, contact_id, payload, pending.at, rows or {})
+        for subscriber in subscribers:
+            subscriber(published)
 
 
 @contextmanager
@@ -161,7 +207,7 @@ def on_commit_once(func: Callable[[], None]) -> None:
 
 
 def _dispatch_soon() -> None:
-    from channels_adapters.enqueue import enqueue_now
+    from config.enqueue import enqueue_now
     from events import tasks
 
     enqueue_now(tasks.dispatch_domain_events)
@@ -174,7 +220,7 @@ def events_dispatch(*, limit: int = 500, older_than_s: float = 0.0) -> int:
     take the same events, and a dispatcher that dies leaves them undispatched for the next one.
     """
     threshold = timezone.now() - timedelta(seconds=older_than_s)
-    consumers = [(name, _consumer(path)) for name, path in CONSUMERS.items()]
+    consumers = list(CONSUMERS.items())
     with transaction.atomic():
         events = list(
             DomainEvent.objects.select_for_update(skip_locked=True)
@@ -193,7 +239,7 @@ def events_dispatch(*, limit: int = 500, older_than_s: float = 0.0) -> int:
     return len(taken)
 
 
-def _take(name: str, take: Callable[[Sequence[DomainEvent]], None], events: Sequence[DomainEvent]) -> bool:
+def _take(name: str, take: Take, events: Sequence[DomainEvent]) -> bool:
     try:
         with transaction.atomic():
             take(events)
@@ -201,7 +247,3 @@ def _take(name: str, take: Callable[[Sequence[DomainEvent]], None], events: Sequ
         logger.exception("Consumer %s could not take domain events %s", name, [e.uid for e in events][:10])
         return False
     return True
-
-
-def _consumer(path: str) -> Callable[[Sequence[DomainEvent]], None]:
-    return import_string(path)  # type: ignore[no-any-return]

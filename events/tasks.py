@@ -15,18 +15,3 @@ def dispatch_domain_events() -> int:
 def sweep_domain_events() -> int:
     """The safety net: events a process wrote but did not get to dispatch (it died after its commit)."""
     return events_dispatch(older_than_s=settings.DOMAIN_EVENTS_SWEEP_AFTER_S)
-
-
-@shared_task
-def deliver_webhooks() -> int:
-    """Webhook deliveries whose attempt is due (or whose worker died holding them); see events/webhooks/."""
-    from events.webhooks.delivery import webhooks_deliver_due
-
-    return webhooks_deliver_due()
-
-
-@shared_task
-def prune_webhook_deliveries() -> int:
-    from events.webhooks.delivery import webhooks_prune
-
-    return webhooks_prune()

@@ -15,8 +15,7 @@ from config.errors import NotFound, PermissionDenied
 from contacts import addresses
 from contacts.models import Contact, Identity
 from contacts.services import contact_resolve, contact_surviving
-from conversations.api.views import contact_get_visible
-from conversations.selectors import agent_sees_everything
+from conversations.selectors import agent_sees_everything, contact_get_visible
 from lifecycle.models import Stage, Touchpoint
 from lifecycle.selectors import contact_stage_of, funnel_report, period_parse
 from lifecycle.services import stage_move, touchpoint_record

@@ -12,7 +12,10 @@ class LifecycleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from lifecycle.subscribers import subscribers_register
+
         post_migrate.connect(_stages_seed, sender=self)
+        subscribers_register()
 
 
 def _stages_seed(using: str = "default", **kwargs: Any) -> None:

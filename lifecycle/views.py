@@ -17,7 +17,7 @@ from config.errors import HubError, ValidationError
 from conversations.models import Inbox
 from conversations.selectors import agent_is_admin, agent_sees_everything, conversation_visible_to
 from conversations.services import conversation_get_visible
-from conversations.views import agent_required, manager_required
+from conversations.web import agent_required, manager_required
 from lifecycle import charts
 from lifecycle.models import Stage
 from lifecycle.selectors import (

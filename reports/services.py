@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from channels_adapters.enqueue import enqueue_on_commit
+from config.enqueue import enqueue_on_commit
 from config.errors import HubError, PermissionDenied, ValidationError
 from contacts.models import Contact
 from conversations.hours import next_open_at, open_seconds_between

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.errors import HubError, NotFound, ValidationError
 from conversations.selectors import conversation_visible_to
 from conversations.services import conversation_get_visible
-from conversations.views import _entry_json, _json_error, agent_required, manager_required
+from conversations.web import agent_required, entry_json, json_error, manager_required
 from reports.charts import bar_chart_svg, heatmap_table
 from reports.models import ExportJob, ScheduledFollowUp
 from reports.selectors import (
@@ -266,7 +266,7 @@ def export_download(request: HttpRequest, job_id: int) -> HttpResponseBase:
 def followup_create(request: HttpRequest) -> HttpResponse:
     value = request.POST.get("conversation", "")
     if not value.isdigit():
-        return _json_error(ValidationError("Which conversation?"))
+        return json_error(ValidationError("Which conversation?"))
     conversation = conversation_get_visible(user=_user(request), conversation_id=int(value))
     try:
         followup = followup_schedule(
@@ -278,10 +278,10 @@ def followup_create(request: HttpRequest) -> HttpResponse:
             channel=request.POST.get("channel", ""),
         )
     except HubError as error:
-        return _json_error(error)
+        return json_error(error)
     assert followup.entry_id is not None
     return JsonResponse(
-        {"entry": _entry_json(followup.entry_id), "followup": followup.pk, "redirect": _thread_url(followup)},
+        {"entry": entry_json(followup.entry_id), "followup": followup.pk, "redirect": _thread_url(followup)},
         status=201,
     )
 
@@ -316,7 +316,7 @@ def _followup(request: HttpRequest, followup_id: int) -> ScheduledFollowUp:
 def followup_cancel_view(request: HttpRequest, followup_id: int) -> HttpResponse:
     followup = _followup(request, followup_id)
     if not followup_cancel(followup=followup, by=_user(request), reason=f"{_name(request)} cancelled it"):
-        return _json_error(ValidationError("This follow-up was sent or cancelled already."))
+        return json_error(ValidationError("This follow-up was sent or cancelled already."))
     return JsonResponse({"ok": True, "redirect": _thread_url(followup)})
 
 
@@ -329,8 +329,8 @@ def followup_send_view(request: HttpRequest, followup_id: int) -> HttpResponse:
             followup=followup, by=_user(request), body=request.POST.get("body", "")
         )
     except HubError as error:
-        return _json_error(error)
-    return JsonResponse({"entry": _entry_json(entry.pk), "redirect": _thread_url(followup)}, status=201)
+        return json_error(error)
+    return JsonResponse({"entry": entry_json(entry.pk), "redirect": _thread_url(followup)}, status=201)
 
 
 def _name(request: HttpRequest) -> str:

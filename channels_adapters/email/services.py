@@ -40,6 +40,7 @@ from config.errors import ChannelRuleError, HubError, ValidationError
 from contacts import addresses
 from contacts.models import Contact, Identity
 from contacts.services import contact_resolve, contact_surviving, contact_surviving_locked
+from conversations.answers import rating_answered
 from conversations.assignment import conversation_route_inbound
 from conversations.models import Attachment, Conversation, Entry, Inbox
 from conversations.selectors import inbox_visible_to
@@ -49,7 +50,6 @@ from conversations.services import (
     entry_append,
     entry_touch,
 )
-from reports.services import customer_message_recorded, satisfaction_rating_pending
 
 logger = logging.getLogger("hub.email")
 
@@ -168,7 +168,9 @@ def email_inbound_record(*, message: InboundMessage, received_at: datetime) -> E
     else:
         # A 1-to-5 answer to the satisfaction question lands in the thread without reopening it.
         reply_text = message.body[: quote_start(message.body)]  # what they wrote above the quoted question
-        rating = satisfaction_rating_pending(conversation=conversation, body=reply_text)
+        rating = rating_answered(conversation=conversation, body=reply_text)
+        if rating is not None:
+            data["rating"] = rating
     if not auto and rating is None:
         conversation_reopen_for_inbound(conversation=conversation)
         _merge_offer(contact, message.body, data)
@@ -203,8 +205,6 @@ def email_inbound_record(*, message: InboundMessage, received_at: datetime) -> E
         awaits_reply=not auto and rating is None,
         opens_episode=not auto and rating is None,
     )
-    if not auto:
-        customer_message_recorded(entry=entry, rating=rating)
     cids = _attachments_store(entry, message)
     raw_attachment = _raw_store(entry, message.raw, position=len(message.files))
     EmailMessage.objects.create(
@@ -373,7 +373,7 @@ def _exchange_key(message: InboundMessage, answered: Entry | None) -> str:
 
 def _attachments_store(entry: Entry, message: InboundMessage) -> dict[str, str]:
     """Store the files with their sniffed type; returns Content-ID -> our URL for inline images."""
-    from channels_adapters.file_check import file_checked
+    from config.file_check import file_checked
 
     cids: dict[str, str] = {}
     for position, item in enumerate(message.files):
@@ -418,7 +418,7 @@ def _raw_store(entry: Entry, raw: bytes, *, position: int) -> Attachment | None:
 
 def identity_suggestion_accept(*, entry: Entry, by: User) -> Identity:
     """The agent agrees: the address an email came from is this customer's too."""
-    from contacts.services import identity_attach
+    from conversations.customers import identity_attach
 
     address = str(entry.data.get("identity_suggestion") or "")
     if not address:

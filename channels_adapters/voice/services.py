@@ -15,7 +15,6 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 
 from channels_adapters.base import AdapterError
-from channels_adapters.enqueue import enqueue_on_commit
 from channels_adapters.inbound import inbox_route
 from channels_adapters.outbound import _recipient, outbound_entry_queue, reply_default_inbox
 from channels_adapters.registry import get_adapter
@@ -29,6 +28,7 @@ from channels_adapters.voice.adapter import (
     caller_withheld,
     recording_media_url,
 )
+from config.enqueue import enqueue_on_commit
 from config.errors import ChannelRuleError, ValidationError
 from contacts.addresses import normalize_phone
 from contacts.models import Contact, Identity
@@ -44,7 +44,6 @@ from conversations.services import (
     entry_touch,
 )
 from events.services import event_publish
-from reports.services import customer_message_recorded
 
 logger = logging.getLogger("hub.voice")
 
@@ -259,8 +258,7 @@ def _call_entry_create(event: CallEvent, received_at: datetime) -> Entry:
         created_at=received_at,
         awaits_reply=False,  # a call becomes work only once it is missed or leaves a voicemail
     )
-    customer_message_recorded(entry=entry)  # the customer spoke first: follow-ups waiting on them are off
-    return entry
+    return entry  # its call.received event cancels the follow-ups waiting on the customer's silence
 
 
 def _call_apply(entry: Entry, event: CallEvent) -> None:

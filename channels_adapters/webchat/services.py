@@ -34,7 +34,8 @@ from config.throttling import throttle_hit, throttle_wait
 from config.websocket import origin_normalized
 from contacts import addresses
 from contacts.models import Contact, Identity
-from contacts.services import contact_created_publish, contact_merge, contact_resolve, contact_surviving
+from contacts.services import contact_created_publish, contact_resolve, contact_surviving
+from conversations.customers import contact_merge
 from conversations.hours import is_open
 from conversations.models import AgentProfile, Conversation, Entry, Inbox
 from conversations.selectors import inbox_visible_to
@@ -334,8 +335,8 @@ def webchat_upload_store(*, inbox: Inbox, token: Any, upload: Any, ip: str) -> d
     from django.core import signing
     from django.core.files.storage import default_storage
 
-    from channels_adapters.file_check import file_checked, filename_for
     from channels_adapters.webchat.identity import visitor_token_verify
+    from config.file_check import file_checked, filename_for
 
     visitor_id = visitor_token_verify(inbox_id=inbox.pk, token=token)
     if visitor_id is None:

@@ -103,7 +103,7 @@ def test_the_doorbell_sends_what_piles_up_as_few_tasks_and_loses_no_id() -> None
     import redis
     from django.conf import settings as django_settings
 
-    from channels_adapters.enqueue import Doorbell
+    from config.enqueue import Doorbell
     from tests.channels_adapters.test_faults import broker_at
 
     url = django_settings.REDIS_URL.rsplit("/", 1)[0] + "/10"

@@ -7,7 +7,8 @@ from rest_framework.test import APIClient
 
 from channels_adapters.email.services import email_store
 from contacts.models import Contact, Identity
-from contacts.services import contact_merge, contact_resolve
+from contacts.services import contact_resolve
+from conversations.customers import contact_merge
 from conversations.models import Conversation, Entry, Episode, Inbox, RealtimeEvent
 from conversations.realtime import frames_build
 from tests import factories
@@ -157,7 +158,7 @@ def test_two_agents_merging_the_same_pair_at_once_merge_it_once(inbox_support, a
 
 @pytest.mark.django_db
 def test_a_merge_can_be_undone(texted_then_emailed, agent_alice) -> None:
-    from contacts.services import contact_unmerge
+    from conversations.customers import contact_unmerge
 
     texted, emailed = texted_then_emailed
     survivor = contact_merge(source=emailed.contact, into=texted.contact, by=agent_alice)

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from config.errors import PermissionDenied, ValidationError
 from contacts.models import AttributeDefinition, Label
-from contacts.services import contact_merge, contact_update, label_create
+from conversations.customers import contact_merge, contact_update, label_create
 from conversations.models import Entry
 from tests.conftest import sms_in
 

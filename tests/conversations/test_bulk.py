@@ -9,8 +9,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from config.errors import NotFound, ValidationError
-from contacts.services import label_create
 from conversations.bulk import conversations_bulk_apply
+from conversations.customers import label_create
 from conversations.models import Conversation, Entry
 from tests.conftest import sms_in
 

@@ -129,7 +129,7 @@ async def test_after_a_gap_resume_sends_what_was_missed_and_only_what_the_agent_
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_a_gap_too_large_asks_for_a_reload(agent_alice, inbox_support, monkeypatch) -> None:
-    from conversations import consumers
+    from inbox import consumers
 
     monkeypatch.setattr(consumers, "CATCHUP_LIMIT", 2)
     for n in range(4):
@@ -174,7 +174,8 @@ async def test_a_page_older_than_the_pruned_log_is_told_to_reload(agent_alice, i
 async def test_a_frame_the_channel_layer_dropped_is_repaired_on_the_next_heartbeat(
     agent_alice, inbox_support, monkeypatch
 ) -> None:
-    from conversations import consumers, realtime
+    from conversations import realtime
+    from inbox import consumers
 
     monkeypatch.setattr(consumers, "SETTLE_S", 0.0)
     first = await sync_to_async(sms_in)(inbox_support)

@@ -101,7 +101,7 @@ def test_an_agent_sees_no_thread_through_an_inbox_they_do_not_hold(agent_alice, 
 def test_a_merged_away_thread_leaves_every_inbox_view_and_the_survivor_shows_both_stories(
     inbox_support, inbox_sales, manager_maria
 ) -> None:
-    from contacts.services import contact_merge, contact_unmerge
+    from conversations.customers import contact_merge, contact_unmerge
 
     texted = sms_in(inbox_support, "I texted first", phone="+14155550101").conversation
     other = sms_in(inbox_sales, "Then I wrote from my other phone", phone="+14155550102").conversation

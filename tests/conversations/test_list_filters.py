@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from config.errors import NotFound, ValidationError
-from contacts.services import contact_update, label_create
+from conversations.customers import contact_update, label_create
 from conversations.models import Conversation, SavedView
 from conversations.saved_views import saved_view_create, saved_view_delete
 from conversations.selectors import STATUSES, VIEWS, ListFilters, conversation_list, conversation_view_counts

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations import consumers, presence
+from conversations import presence
 from conversations.models import AgentProfile
+from inbox import consumers
 from tests import factories
 from tests.conftest import sms_in
 from tests.conversations.test_consumers import connect, drain, receive_until

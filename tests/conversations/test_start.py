@@ -9,10 +9,10 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from channels_adapters.start import conversation_start
 from config.errors import ChannelRuleError, ValidationError
 from contacts.models import Contact, Identity
 from conversations.models import Entry
-from conversations.start import conversation_start
 from tests.conftest import sms_in
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from conversations.consumers import SETTLE_S
+from inbox.consumers import SETTLE_S
 from tests.faults import drills
 from tests.faults.hub import AGENT, AGENT_PASSWORD, SLACK_S, drill_sms
 from tests.faults.services import ROOT, spare_port

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from contacts.models import Contact
-from contacts.services import contact_merge, contact_unmerge
+from conversations.customers import contact_merge, contact_unmerge
 from conversations.models import Entry, Inbox
 from lifecycle.models import ContactStage, Stage, StageChange
 from lifecycle.selectors import Period, funnel_report

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Entry, Episode
 from conversations.services import conversation_set_status, entry_append
+from events.models import DomainEvent
 from reports.models import EpisodeMetrics, SatisfactionResponse, SatisfactionSurvey
 from reports.selectors import performance_report, period_parse
 from reports.services import satisfaction_rating_parse
@@ -85,6 +86,9 @@ def test_an_sms_rating_lands_in_the_thread_and_the_report_without_reopening(
         conversation=resolved_thread, event_type="conversation.status_changed", data__to="open"
     ).exists()
     assert EpisodeMetrics.objects.get(episode=response.episode).rating == 4
+    # Webhook receivers and the reports' subscriber read the same fact from the message.received event.
+    received = DomainEvent.objects.get(type="message.received", payload__entry=answer.pk)
+    assert (received.payload["rating"], received.payload["automatic"]) == (4, False)
     today = timezone.localdate().isoformat()
     report = performance_report(period=period_parse(start=today, end=today))
     assert (report.overall.ratings, report.overall.satisfaction) == (1, 4.0)

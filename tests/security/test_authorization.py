@@ -534,7 +534,7 @@ WS_MESSAGES_WITHOUT_IDS = {
 
 
 def test_every_websocket_message_type_is_classified() -> None:
-    from conversations.consumers import AgentConsumer
+    from inbox.consumers import AgentConsumer
 
     assert set(AgentConsumer.MESSAGE_TYPES) == set(WS_MESSAGES_WITH_IDS) | set(WS_MESSAGES_WITHOUT_IDS)
 

@@ -1,6 +1,6 @@
 """The REST API of the outgoing webhooks: subscriptions, their secrets, their deliveries. Admins and managers only.
 
-Thin: each view parses its input, calls one service of events/webhooks/services.py and shapes the answer.
+Thin: each view parses its input, calls one service of webhooks/services.py and shapes the answer.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from config.errors import NotFound
 from conversations.api.permissions import IsAgent
 from conversations.selectors import agent_sees_everything
 from events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from events.webhooks import services
+from webhooks import services
 
 
 class ManagesWebhooks(BasePermission):

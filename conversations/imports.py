@@ -38,13 +38,8 @@ from config import csv_safe
 from config.errors import HubError, PermissionDenied, ValidationError
 from contacts import addresses
 from contacts.models import AttributeDefinition, Contact, ContactImport, Identity, Label
-from contacts.services import (
-    ATTRIBUTE_TEXT_MAX,
-    attribute_value_clean,
-    contact_resolve,
-    contact_surviving,
-    contact_update,
-)
+from contacts.services import ATTRIBUTE_TEXT_MAX, attribute_value_clean, contact_resolve, contact_surviving
+from conversations.customers import contact_update
 
 logger = logging.getLogger("hub.contacts")
 
@@ -64,8 +59,8 @@ DELIMITERS = (",", ";", "\t")
 
 def contact_import_create(*, by: User, filename: str, content: bytes | IO[bytes]) -> ContactImport:
     """Check the file is a CSV we can read, store it, and start the import once this is committed."""
-    from channels_adapters.enqueue import enqueue_on_commit
-    from contacts import tasks
+    from config.enqueue import enqueue_on_commit
+    from conversations import tasks
     from conversations.selectors import agent_sees_everything
 
     if not agent_sees_everything(by):

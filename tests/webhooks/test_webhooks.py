@@ -15,13 +15,12 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from events import tasks
 from events.catalog import EVENT_TYPES
 from events.models import DomainEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from events.services import event_publish, events_dispatch
-from events.webhooks import delivery, services
-from events.webhooks.signing import RESERVED_DATA_KEYS
-from tests.events.receiver import Receiver
+from tests.webhooks.receiver import Receiver
+from webhooks import delivery, services, tasks
+from webhooks.signing import RESERVED_DATA_KEYS
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from config.errors import HubError
 from conversations.selectors import agent_sees_everything
 from events.catalog import EVENT_TYPES
 from events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from events.webhooks import services
+from webhooks import services
 
 PAGE = "/inbox/settings/webhooks/"
 
@@ -87,7 +87,7 @@ def webhooks_page(request: HttpRequest) -> HttpResponse:
     )
     return render(
         request,
-        "events/webhooks.html",
+        "webhooks/webhooks.html",
         {
             "endpoints": WebhookEndpoint.objects.order_by("id"),
             "event_types": sorted(EVENT_TYPES.values(), key=lambda t: t.name),

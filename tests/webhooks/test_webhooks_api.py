@@ -13,9 +13,9 @@ from rest_framework.test import APIClient
 
 from events.models import WebhookDelivery, WebhookEndpoint
 from events.services import events_dispatch
-from events.webhooks import delivery
-from tests.events.receiver import Receiver
-from tests.events.test_webhooks import publish
+from tests.webhooks.receiver import Receiver
+from tests.webhooks.test_webhooks import publish
+from webhooks import delivery
 
 pytestmark = pytest.mark.django_db
 

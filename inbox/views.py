@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, time
-from functools import wraps
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Count
@@ -19,17 +16,17 @@ from django.template.loader import render_to_string
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from channels_adapters.file_check import filename_for
 from channels_adapters.outbound import entry_retry, message_send
 from channels_adapters.sandbox import sandbox_records
+from channels_adapters.start import START_CHANNELS, conversation_start
 from config.errors import HubError, NotFound, ValidationError
-from contacts.imports import SOURCE_MAX_BYTES, contact_import_create
+from config.file_check import filename_for
 from contacts.models import AttributeDefinition, ContactImport, Label
-from contacts.selectors import contact_panel
-from contacts.services import contact_merge, contact_update
 from conversations.assignment import agent_deactivate, agent_reactivate, conversation_assign_team
 from conversations.bulk import conversations_bulk_apply
 from conversations.canned import VARIABLES, canned_delete, canned_get, canned_list, canned_render, canned_save
+from conversations.customers import contact_merge, contact_update
+from conversations.imports import SOURCE_MAX_BYTES, contact_import_create
 from conversations.models import AgentProfile, Conversation, Entry, Inbox, Team
 from conversations.notifications import notification_text, notifications_mark_read
 from conversations.saved_views import (
@@ -54,6 +51,7 @@ from conversations.selectors import (
     agent_sees_everything,
     agents_for_conversation,
     attachment_visible_to,
+    contact_panel,
     contact_visible_to,
     conversation_list,
     conversation_view_counts,
@@ -75,47 +73,7 @@ from conversations.services import (
     conversation_set_status,
     note_add,
 )
-from conversations.start import START_CHANNELS, conversation_start
-
-View = Callable[..., HttpResponseBase]
-
-
-def agent_required(view: View) -> View:
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not (agent_sees_everything(request.user) or agent_profile(request.user) is not None):
-            raise DjangoPermissionDenied("This account is not an agent of the hub.")
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as error:
-            raise Http404(error.message) from error
-
-    return wrapper
-
-
-def manager_required(view: View) -> View:
-    """Managers and admins only (the reports): an agent gets 403, an anonymous visitor the login page."""
-
-    @agent_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not agent_sees_everything(request.user):
-            raise DjangoPermissionDenied("The reports are for managers and admins.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def _agent(request: HttpRequest) -> User:
-    """The logged-in agent (agent_required has already turned everyone else away)."""
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
-def _json_error(error: HubError) -> JsonResponse:
-    return JsonResponse({"error": error.message, "code": error.code}, status=error.status_code)
+from conversations.web import agent_required, entry_json, json_error, request_agent
 
 
 def _list_params(request: HttpRequest) -> dict[str, Any]:
@@ -178,7 +136,7 @@ def _list_links(request: HttpRequest, params: dict[str, Any]) -> dict[str, Any]:
         "current": {"team": filters.team_id, "channel": filters.channel, "label": filters.label_id},
         "query": _list_query(params)[1:],
         "query_now": urlencode(saved_view_filters_clean(dict(parse_qsl(_list_query(params)[1:])))),
-        "saved_views": [(v, saved_view_query(v)) for v in saved_view_list(agent=_agent(request))],
+        "saved_views": [(v, saved_view_query(v)) for v in saved_view_list(agent=request_agent(request))],
     }
 
 
@@ -217,15 +175,15 @@ def saved_views(request: HttpRequest) -> HttpResponse:
         if wanted:
             if not wanted.isdigit():
                 raise NotFound("No such view.")
-            saved_view_delete(agent=_agent(request), view_id=int(wanted))
+            saved_view_delete(agent=request_agent(request), view_id=int(wanted))
             return JsonResponse({"ok": True})
         view = saved_view_create(
-            agent=_agent(request),
+            agent=request_agent(request),
             name=request.POST.get("name", ""),
             filters={key: request.POST.get(key, "") for key in FILTER_KEYS},
         )
     except HubError as error:
-        return _json_error(error)
+        return json_error(error)
     return JsonResponse({"ok": True, "id": view.pk, "url": "/inbox/?" + saved_view_query(view)}, status=201)
 
 
@@ -247,7 +205,7 @@ def inbox_page(request: HttpRequest, conversation_id: int | None = None) -> Http
         "is_admin": agent_is_admin(request.user),
     }
     if conversation_id is not None:
-        conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+        conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
         if conversation.pk != conversation_id:
             # A merged-away customer's thread lives on in the survivor's.
             return redirect(f"/inbox/{conversation.pk}/")
@@ -290,7 +248,7 @@ def _thread_entries(request: HttpRequest, conversation: Conversation) -> dict[st
 @agent_required
 def contact_panel_view(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """The customer at a glance beside the thread; a POST edits the name, attributes or labels inline."""
-    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     contact = conversation.contact
     if request.method == "POST":
         current = list(contact.labels.values_list("pk", flat=True))
@@ -299,7 +257,7 @@ def contact_panel_view(request: HttpRequest, conversation_id: int) -> HttpRespon
             if added or removed:
                 labels: list[int | str] = [pk for pk in current if str(pk) != removed]
                 contact_update(
-                    contact=contact, by=_agent(request), labels=labels + ([added] if added else [])
+                    contact=contact, by=request_agent(request), labels=labels + ([added] if added else [])
                 )
             else:
                 attributes = {
@@ -308,10 +266,13 @@ def contact_panel_view(request: HttpRequest, conversation_id: int) -> HttpRespon
                     if f"attr_{key}" in request.POST
                 }
                 contact_update(
-                    contact=contact, by=_agent(request), name=request.POST.get("name"), attributes=attributes
+                    contact=contact,
+                    by=request_agent(request),
+                    name=request.POST.get("name"),
+                    attributes=attributes,
                 )
         except HubError as error:
-            return _json_error(error)
+            return json_error(error)
         contact.refresh_from_db()
     html = render_to_string(
         "conversations/_contact_panel.html",
@@ -337,7 +298,7 @@ def conversation_new(request: HttpRequest) -> HttpResponse:
             if inbox_id and inbox is None:
                 raise NotFound("No such inbox.")
             entry = conversation_start(
-                by=_agent(request),
+                by=request_agent(request),
                 channel=request.POST.get("channel", ""),
                 address=request.POST.get("address", ""),
                 name=request.POST.get("name", ""),
@@ -380,7 +341,7 @@ def contact_imports(request: HttpRequest) -> HttpResponse:
                     f"The file is over {SOURCE_MAX_BYTES // (1024 * 1024)} MB; split it in parts."
                 )
             # The upload streams from Django's temporary file: a million rows are never read into memory.
-            job = contact_import_create(by=_agent(request), filename=upload.name or "", content=upload)
+            job = contact_import_create(by=request_agent(request), filename=upload.name or "", content=upload)
             return redirect(f"/inbox/contacts/import/{job.pk}/")
         except HubError as failure:
             error = failure.message
@@ -432,13 +393,13 @@ def bulk(request: HttpRequest) -> HttpResponse:
     ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit() and len(value) < 12]
     try:
         result = conversations_bulk_apply(
-            user=_agent(request),
+            user=request_agent(request),
             conversation_ids=ids,
             action=request.POST.get("action", ""),
             value=request.POST.get("value", ""),
         )
     except HubError as error:
-        return _json_error(error)
+        return json_error(error)
     return JsonResponse(
         {"done": result.done, "refused": [{"id": pk, "reason": reason} for pk, reason in result.refused]}
     )
@@ -448,13 +409,15 @@ def bulk(request: HttpRequest) -> HttpResponse:
 @agent_required
 def canned_picker(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """The composer's `/` picker: matching canned responses, filled in for this thread's customer and agent."""
-    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     results = [
         {
             "id": canned.pk,
             "shortcut": canned.shortcut,
             "title": canned.title,
-            "text": canned_render(text=canned.body, contact=conversation.contact, agent=_agent(request)),
+            "text": canned_render(
+                text=canned.body, contact=conversation.contact, agent=request_agent(request)
+            ),
         }
         for canned in canned_list(query=request.GET.get("q", ""))
     ]
@@ -471,10 +434,10 @@ def canned_page(request: HttpRequest) -> HttpResponse:
             wanted = request.POST.get("id", "")
             canned = canned_get(canned_id=int(wanted)) if wanted.isdigit() else None
             if canned is not None and request.POST.get("delete"):
-                canned_delete(by=_agent(request), canned=canned)
+                canned_delete(by=request_agent(request), canned=canned)
             else:
                 canned_save(
-                    by=_agent(request),
+                    by=request_agent(request),
                     canned=canned,
                     shortcut=request.POST.get("shortcut", ""),
                     title=request.POST.get("title", ""),
@@ -534,7 +497,7 @@ def conversation_rows(request: HttpRequest) -> HttpResponse:
 @require_GET
 @agent_required
 def entries_older(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     after = entry_cursor_parse(request.GET.get("after", ""))
     if after is not None:
         # Scrolling back down a thread opened in its past (a search hit, a date).
@@ -560,11 +523,11 @@ def entries_older(request: HttpRequest, conversation_id: int) -> HttpResponse:
 @require_POST
 @agent_required
 def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     body = request.POST.get("body", "")
     try:
         if request.POST.get("kind") == "note":
-            entry = note_add(conversation=conversation, author=_agent(request), body=body)
+            entry = note_add(conversation=conversation, author=request_agent(request), body=body)
         else:
             inbox_id = request.POST.get("inbox", "")
             inbox = (
@@ -577,29 +540,29 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
             entry = message_send(
                 conversation=conversation,
                 body=body,
-                author=_agent(request),
+                author=request_agent(request),
                 channel=request.POST.get("channel") or None,
                 inbox=inbox,
                 keep_cc=request.POST.get("drop_cc") != "1",
             )
     except HubError as error:
-        return _json_error(error)
-    return JsonResponse({"entry": _entry_json(entry.pk)}, status=201)
+        return json_error(error)
+    return JsonResponse({"entry": entry_json(entry.pk)}, status=201)
 
 
 @require_POST
 @agent_required
 def set_status(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     try:
         conversation = conversation_set_status(
             conversation=conversation,
             status=request.POST.get("status", ""),
-            by=_agent(request),
+            by=request_agent(request),
             snoozed_until=parse_when(request.POST.get("snoozed_until", "")),
         )
     except HubError as error:
-        return _json_error(error)
+        return json_error(error)
     return JsonResponse({"ok": True, "status": conversation.status})
 
 
@@ -623,26 +586,30 @@ def parse_when(value: str) -> datetime | None:
 @agent_required
 def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """To an agent (`assignee`: an id, "me" or empty for nobody) or to a team's queue (`team`)."""
-    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     try:
         if "team" in request.POST:
             value = request.POST.get("team", "")
             team = Team.objects.filter(pk=int(value)).first() if value.isdigit() else None
             if value.isdigit() and team is None:
-                return _json_error(NotFound("No such team."))
-            conversation = conversation_assign_team(conversation=conversation, team=team, by=_agent(request))
+                return json_error(NotFound("No such team."))
+            conversation = conversation_assign_team(
+                conversation=conversation, team=team, by=request_agent(request)
+            )
             return JsonResponse({"ok": True, "team": conversation.team_id})
         value = request.POST.get("assignee", "")
         assignee = None
         if value == "me":
-            assignee = _agent(request)
+            assignee = request_agent(request)
         elif value.isdigit():
             assignee = User.objects.filter(pk=int(value), is_active=True).first()
             if assignee is None:
-                return _json_error(NotFound("No such agent."))
-        conversation = conversation_assign(conversation=conversation, assignee=assignee, by=_agent(request))
+                return json_error(NotFound("No such agent."))
+        conversation = conversation_assign(
+            conversation=conversation, assignee=assignee, by=request_agent(request)
+        )
     except HubError as error:
-        return _json_error(error)
+        return json_error(error)
     return JsonResponse({"ok": True, "assignee": conversation.assignee_id})
 
 
@@ -650,9 +617,9 @@ def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
 @agent_required
 def block(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """Block the customer (`blocked=1`) or unblock them (`blocked=0`)."""
-    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     conversation = conversation_block(
-        conversation=conversation, blocked=request.POST.get("blocked", "1") == "1", by=_agent(request)
+        conversation=conversation, blocked=request.POST.get("blocked", "1") == "1", by=request_agent(request)
     )
     return JsonResponse({"ok": True, "blocked": conversation.blocked_at is not None})
 
@@ -676,7 +643,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 def notifications_read(request: HttpRequest) -> HttpResponse:
     """Mark notifications read: the `id` fields given, or all of them."""
     ids = [int(value) for value in request.POST.getlist("id") if value.isdigit()]
-    count = notifications_mark_read(user=_agent(request), ids=ids or None)
+    count = notifications_mark_read(user=request_agent(request), ids=ids or None)
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"ok": True, "read": count})
     return redirect("/inbox/notifications/")
@@ -705,11 +672,11 @@ def agent_active(request: HttpRequest, user_id: int) -> HttpResponse:
         raise Http404("No such agent.")
     try:
         if request.POST.get("active") == "1":
-            agent_reactivate(agent=agent, by=_agent(request))
+            agent_reactivate(agent=agent, by=request_agent(request))
         else:
-            agent_deactivate(agent=agent, by=_agent(request))
+            agent_deactivate(agent=agent, by=request_agent(request))
     except HubError as error:
-        return _json_error(error)
+        return json_error(error)
     return redirect("/inbox/agents/")
 
 
@@ -719,16 +686,16 @@ def call_back(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """Click-to-call: Twilio rings the agent's phone, then the customer; an outbound call entry records it."""
     from channels_adapters.voice.services import call_place
 
-    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     inbox_id = request.POST.get("inbox", "")
     inbox = inbox_visible_to(request.user).filter(pk=int(inbox_id)).first() if inbox_id.isdigit() else None
     if inbox_id.isdigit() and inbox is None:
         raise NotFound("No such inbox.")
     try:
-        entry = call_place(conversation=conversation, agent=_agent(request), inbox=inbox)
+        entry = call_place(conversation=conversation, agent=request_agent(request), inbox=inbox)
     except HubError as error:
-        return _json_error(error)
-    return JsonResponse({"entry": _entry_json(entry.pk)}, status=201)
+        return json_error(error)
+    return JsonResponse({"entry": entry_json(entry.pk)}, status=201)
 
 
 @require_http_methods(["GET", "POST"])
@@ -769,10 +736,10 @@ def retry_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
     if entry is None:
         raise Http404("No such entry.")
     try:
-        entry = entry_retry(entry=entry, by=_agent(request))
+        entry = entry_retry(entry=entry, by=request_agent(request))
     except HubError as error:
-        return _json_error(error)
-    return JsonResponse({"entry": _entry_json(entry.pk)})
+        return json_error(error)
+    return JsonResponse({"entry": entry_json(entry.pk)})
 
 
 @require_POST
@@ -785,9 +752,9 @@ def identity_accept(request: HttpRequest, entry_id: int) -> HttpResponse:
     if entry is None:
         raise Http404("No such entry.")
     try:
-        identity = identity_suggestion_accept(entry=entry, by=_agent(request))
+        identity = identity_suggestion_accept(entry=entry, by=request_agent(request))
     except HubError as error:
-        return _json_error(error)
+        return json_error(error)
     return JsonResponse({"ok": True, "identity": identity.address})
 
 
@@ -795,15 +762,15 @@ def identity_accept(request: HttpRequest, entry_id: int) -> HttpResponse:
 @agent_required
 def merge(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """Merge another customer (the form's `contact`) into this thread's customer."""
-    conversation = conversation_get_visible(user=_agent(request), conversation_id=conversation_id)
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     other_id = request.POST.get("contact", "")
     other = contact_visible_to(request.user).filter(pk=int(other_id)).first() if other_id.isdigit() else None
     if other is None:
-        return _json_error(NotFound("No such customer."))
+        return json_error(NotFound("No such customer."))
     try:
-        survivor = contact_merge(source=other, into=conversation.contact, by=_agent(request))
+        survivor = contact_merge(source=other, into=conversation.contact, by=request_agent(request))
     except HubError as error:
-        return _json_error(error)
+        return json_error(error)
     return JsonResponse({"ok": True, "redirect": f"/inbox/{survivor.conversation.pk}/"})
 
 
@@ -921,15 +888,6 @@ def _thread_context(request: HttpRequest, conversation: Conversation) -> dict[st
         "agents": agents,
         "teams": Team.objects.filter(inboxes__conversation_links__conversation=conversation).distinct(),
         "identities": identities,
-    }
-
-
-def _entry_json(entry_id: int) -> dict[str, Any]:
-    entry = Entry.objects.select_related("author", "inbox").prefetch_related("attachments").get(pk=entry_id)
-    return {
-        "id": entry.pk,
-        "version": entry.version,
-        "html": render_to_string("conversations/_entry.html", {"entry": entry}),
     }
 
 

@@ -17,10 +17,11 @@ from django.test import Client
 
 from config import csv_safe
 from config.errors import PermissionDenied, ValidationError
-from contacts import imports, tasks
-from contacts.imports import contact_import_create, contact_import_run
 from contacts.models import AttributeDefinition, Contact, ContactImport, Identity
-from contacts.services import contact_resolve, label_create
+from contacts.services import contact_resolve
+from conversations import imports, tasks
+from conversations.customers import label_create
+from conversations.imports import contact_import_create, contact_import_run
 from conversations.models import Entry
 from tests.conftest import sms_in
 

@@ -14,13 +14,48 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from channels_adapters.outbound import message_send
+from channels_adapters.start import conversation_start
 from config.errors import NotFound, PermissionDenied
 from contacts.addresses import normalize_any
 from contacts.models import Contact, Label
-from contacts.services import contact_merge, contact_surviving, contact_update, label_create
 from conversations.api.pagination import StrictCursorPagination
 from conversations.api.permissions import IsAdminForWrites, IsAgent
-from conversations.api.serializers import (
+from conversations.assignment import agent_availability_set, agent_deactivate, conversation_assign_team
+from conversations.bulk import conversations_bulk_apply
+from conversations.canned import canned_list
+from conversations.customers import contact_merge, contact_update, label_create
+from conversations.models import (
+    AgentProfile,
+    CannedResponse,
+    Conversation,
+    Entry,
+    Inbox,
+    Notification,
+    SavedView,
+    Team,
+)
+from conversations.notifications import notifications_mark_read
+from conversations.saved_views import saved_view_create
+from conversations.search import entry_search
+from conversations.selectors import (
+    agent_is_admin,
+    agent_profile,
+    contact_get_visible,
+    contact_visible_to,
+    entry_cursor_format,
+    entry_cursor_parse,
+    inbox_visible_to,
+    notification_list,
+    notification_unread_count,
+)
+from conversations.services import (
+    conversation_assign,
+    conversation_block,
+    conversation_get_visible,
+    conversation_set_status,
+    note_add,
+)
+from inbox.api.serializers import (
     AssignSerializer,
     AvailabilitySerializer,
     BlockSerializer,
@@ -44,50 +79,6 @@ from conversations.api.serializers import (
     SearchPageSerializer,
     StatusSerializer,
 )
-from conversations.assignment import agent_availability_set, agent_deactivate, conversation_assign_team
-from conversations.bulk import conversations_bulk_apply
-from conversations.canned import canned_list
-from conversations.models import (
-    AgentProfile,
-    CannedResponse,
-    Conversation,
-    Entry,
-    Inbox,
-    Notification,
-    SavedView,
-    Team,
-)
-from conversations.notifications import notifications_mark_read
-from conversations.saved_views import saved_view_create
-from conversations.search import entry_search
-from conversations.selectors import (
-    agent_is_admin,
-    agent_profile,
-    contact_visible_to,
-    entry_cursor_format,
-    entry_cursor_parse,
-    inbox_visible_to,
-    notification_list,
-    notification_unread_count,
-)
-from conversations.services import (
-    conversation_assign,
-    conversation_block,
-    conversation_get_visible,
-    conversation_set_status,
-    note_add,
-)
-from conversations.start import conversation_start
-
-
-def contact_get_visible(user: Any, contact_id: int) -> Contact:
-    """A contact the user may see; a merged-away id answers with the surviving contact."""
-    contact = Contact.objects.filter(pk=contact_id).first()
-    if contact is not None:
-        contact = contact_surviving(contact)
-    if contact is None or not contact_visible_to(user).filter(pk=contact.pk).exists():
-        raise NotFound("No such contact.")
-    return contact
 
 
 def _inbox_given(request: Request, inbox_id: int | None) -> Inbox | None:

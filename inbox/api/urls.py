@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from config.auth import obtain_auth_token
-from conversations.api import views
+from inbox.api import views
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from events.webhooks import api
+from webhooks import api
 
 urlpatterns = [
     path("webhooks/", api.WebhookList.as_view(), name="api-webhooks"),

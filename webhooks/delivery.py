@@ -43,8 +43,8 @@ from django.utils import timezone
 
 from config import safe_http
 from events.models import DomainEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from events.webhooks.services import deliveries_nudge_on_commit, url_policy
-from events.webhooks.signing import body_bytes, headers_signed
+from webhooks.services import deliveries_nudge_on_commit, url_policy
+from webhooks.signing import body_bytes, headers_signed
 
 logger = logging.getLogger("hub.webhooks")
 

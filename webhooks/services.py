@@ -22,7 +22,7 @@ from config.errors import Conflict, ValidationError
 from events.catalog import EVENT_TYPES, event_type_names
 from events.models import WebhookDelivery, WebhookEndpoint
 from events.services import on_commit_once
-from events.webhooks.signing import secret_generate
+from webhooks.signing import secret_generate
 
 logger = logging.getLogger("hub.webhooks")
 
@@ -190,8 +190,8 @@ def deliveries_nudge_on_commit() -> None:
 
 
 def _nudge() -> None:
-    from channels_adapters.enqueue import enqueue_now
-    from events import tasks
+    from config.enqueue import enqueue_now
+    from webhooks import tasks
 
     if settings.EMBEDDED and tasks.deliver_webhooks.app.conf.task_always_eager:
         return  # no worker: the embedded beat delivers within WEBHOOK_DELIVER_EVERY_S, off the web request

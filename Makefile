@@ -13,7 +13,7 @@ export HOST PORT
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hub
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint typecheck check services browser imap-server bench
+.PHONY: run test lint typecheck check services browser imap-server bench screenshots
 
 $(UV):
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -60,3 +60,8 @@ check: lint typecheck
 
 bench: $(VENV)/.synced-dev services
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Every agent page at 1440x900, 1280x800 and 390x844, written to var/screenshots/ (PostgreSQL and Redis as for make test).
+screenshots: $(VENV)/.synced-dev services browser
+	SHOTS_DIR=$(CURDIR)/var/screenshots DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DB_CONN_MAX_AGE=0 DB_POOL=0 \
+		$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_workspace_layout.py -k screenshots

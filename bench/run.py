@@ -3,7 +3,7 @@
     make bench                                  # everything (15 minutes and the import's; data sets are kept)
     make bench BENCH_ARGS="--only pipeline"     # one group: baselines, pipeline, sockets, scale, search,
                                                 # funnel, reports, memory, drill, email, imports,
-                                                # webhooks, outbox
+                                                # webhooks, outbox, rules
     make bench BENCH_ARGS="--quick"             # smaller runs, to try a change
 
 The hub runs as in production: PostgreSQL, Redis, uvicorn and Celery workers as separate processes.
@@ -42,6 +42,7 @@ GROUPS = (
     "imports",
     "webhooks",
     "outbox",
+    "rules",
 )
 
 
@@ -75,6 +76,7 @@ def main() -> None:
         "imports": lambda: _module("imports").figures(quick=args.quick),
         "webhooks": lambda: _module("webhooks").figures(quick=args.quick),
         "outbox": lambda: _module("outbox").figures(quick=args.quick),
+        "rules": lambda: _module("rules").figures(quick=args.quick),
     }
     for group in GROUPS:
         if group not in groups:

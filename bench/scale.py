@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,7 +38,7 @@ from bench.common import (
 SCALE_DATABASE = os.environ.get("BENCH_SCALE_DATABASE_URL", DATABASE.rsplit("/", 1)[0] + "/hub_bench_scale")
 THREADS = 1_000_000
 THREAD_ENTRIES = 100_000
-MARKER = f"threads={THREADS} entries={THREAD_ENTRIES} v3"
+MARKER = f"threads={THREADS} entries={THREAD_ENTRIES} v4"
 
 WORDS = [
     "order",
@@ -168,8 +170,49 @@ def measure(repeat: int) -> dict[str, dict[str, float]]:
         "unassigned": "/inbox/?view=unassigned",
         "unanswered": "/inbox/?view=unanswered",
         "by inbox": f"/inbox/?inbox={inbox.pk}",
+        **{name: f"/contacts/?{urlencode(params)}" for name, params in CONTACTS_PAGES.items()},
     }
-    return requests_time(client, urls, repeat)
+    times = requests_time(client, urls, repeat)
+    times.update(_customers_find_time(agent, repeat))
+    return times
+
+
+# What an agent types to find a customer among the 1,000,000 (phones +1 2000000001...; names "Customer <n>"),
+# each one of the threads agent0 sees (g % 4 in 0, 1: a Support inbox).
+CUSTOMER_QUERIES = {
+    "customers: last four digits": "4240",
+    "customers: a phone typed another way": "(200) 061-4240",
+    "customers: part of a name": "tomer 614240",
+}
+
+
+# The Contacts page as agent0 opens it: its own query (visibility, sorted by activity, stage and owner joined,
+# a page of 50), not customers_find's; each URL must answer 200 and is timed whole (query and template).
+CONTACTS_PAGES = {
+    "contacts: first page": {},
+    "contacts: last four digits": {"q": "4240"},
+    "contacts: part of a name": {"q": "tomer 614240"},
+    "contacts: sorted by name": {"sort": "name"},
+    "contacts: newest customers": {"sort": "created"},
+}
+
+
+def _customers_find_time(agent: Any, repeat: int, warm: int = 3) -> dict[str, dict[str, float]]:
+    """customers_find itself (what the search box runs first), for an agent who sees half the threads."""
+    from conversations.search import customers_find
+
+    out: dict[str, dict[str, float]] = {}
+    for name, query in CUSTOMER_QUERIES.items():
+        times = []
+        for n in range(repeat + warm):
+            began = time.perf_counter()
+            found = customers_find(user=agent, query=query)
+            elapsed = (time.perf_counter() - began) * 1000
+            assert found, (name, query)
+            if n >= warm:
+                times.append(elapsed)
+        out[name] = {"median": statistics.median(times), "p95": percentile(times, 0.95)}
+    return out
 
 
 def figures(*, quick: bool = False, rebuild: bool = False) -> list[Figure]:
@@ -207,6 +250,27 @@ def figures(*, quick: bool = False, rebuild: bool = False) -> list[Figure]:
             note=f"p95 {times['page']['p95']:.1f} ms; list of 50, four capped counts and the thread, for reference",
         ),
     ]
+    for name, query in CUSTOMER_QUERIES.items():
+        figs.append(
+            Figure(
+                f"finding a customer among {THREADS:,}, {name.split(': ', 1)[1]} (p95)",
+                times[name]["p95"],
+                "ms",
+                100.0,
+                note=f"median {times[name]['median']:.1f} ms; customers_find({query!r}) as agent0 (half the threads)",
+            )
+        )
+    for name, params in CONTACTS_PAGES.items():
+        figs.append(
+            Figure(
+                f"Contacts page over {THREADS:,} customers, {name.split(': ', 1)[1]} (server time, p95)",
+                times[name]["p95"],
+                "ms",
+                100.0,
+                note=f"median {times[name]['median']:.1f} ms; /contacts/?{urlencode(params)} as agent0 "
+                "(half the threads), page of 50",
+            )
+        )
     for view in ("mine", "unassigned", "unanswered", "by inbox"):
         figs.append(
             Figure(

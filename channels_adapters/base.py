@@ -90,6 +90,9 @@ class OutboundMessage:
     messaging_service_id: str = ""
     reference: str = ""  # our entry id, to find the message again when reconciling
     media_urls: tuple[str, ...] = ()
+    # A WhatsApp template (Twilio Content): sent instead of `body`, which holds the text as the customer reads it.
+    content_sid: str = ""
+    content_variables: dict[str, str] = field(default_factory=dict)
     # A call: the agent's phone Twilio rings first, bridging to `to` once they answer (click-to-call).
     connect_first: str = ""
     # Email

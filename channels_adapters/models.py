@@ -105,3 +105,32 @@ class EmailMailbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username}@{self.host}/{self.folder}"
+
+
+class MessageTemplate(models.Model):
+    """A Twilio Content template (on WhatsApp, Meta's "message template"), synced from the Content API.
+
+    The only way to open a WhatsApp conversation more than 24 hours after the customer last wrote: Meta must
+    have approved it. `account_sid` is "sandbox" for the sandbox's demo templates.
+    """
+
+    APPROVED = "approved"
+
+    account_sid = models.CharField(max_length=64)
+    content_sid = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    language = models.CharField(max_length=16, blank=True)
+    body = models.TextField(blank=True, help_text="The text with {{1}}-style placeholders")
+    variables = models.JSONField(default=dict, blank=True, help_text="Placeholder -> Twilio's sample value")
+    whatsapp_status = models.CharField(max_length=32, blank=True)
+    whatsapp_category = models.CharField(max_length=32, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account_sid", "content_sid"], name="template_account_content")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language or '?'}, {self.whatsapp_status or 'not submitted'})"

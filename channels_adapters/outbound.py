@@ -32,7 +32,7 @@ from contacts.addresses import normalize_phone
 from contacts.models import Identity
 from contacts.services import identity_set_opt_out
 from conversations.models import Conversation, Entry, Inbox
-from conversations.selectors import inbox_visible_to
+from conversations.selectors import inboxes_sendable_by
 from conversations.services import entry_append, entry_touch, event_append
 
 logger = logging.getLogger("hub.outbound")
@@ -58,7 +58,7 @@ def message_send(
     *,
     conversation: Conversation,
     body: str,
-    author: User,
+    author: User | None,
     channel: str | None = None,
     inbox: Inbox | None = None,
     keep_cc: bool = True,
@@ -95,9 +95,9 @@ def message_send(
         raise ValidationError(
             "Pick the business number to answer from: this customer wrote to a number no inbox claims."
         )
-    if not inbox_visible_to(author).filter(pk=inbox.pk).exists():
+    if not inboxes_sendable_by(author).filter(pk=inbox.pk).exists():
         raise ValidationError("You cannot send from that inbox.")
-    identity = _recipient(conversation)
+    identity = recipient_for(conversation)
     if identity is None:
         raise ChannelRuleError("This customer has no phone number that can receive messages.")
     channel_rules_check(conversation=conversation, channel=channel, identity=identity)
@@ -117,19 +117,23 @@ def outbound_entry_queue(
     conversation: Conversation,
     channel: str,
     inbox: Inbox,
-    author: User,
+    author: User | None,
     provider: str,
     to_address: str,
     kind: str = Entry.MESSAGE,
     **fields: Any,
 ) -> Entry:
-    """An agent's outbound entry, queued, with its delivery enqueued once the transaction commits.
+    """An agent's outbound entry (or, with no author, the hub's own), queued, with its delivery enqueued once the
+    transaction commits.
 
     Inside the caller's transaction, what the caller adds to the entry (an email's headers) is committed
     before any worker reads it.
     """
     from channels_adapters import tasks
 
+    if author is None:
+        # The hub's own message (a rule's reply): it answers nobody's wait and is no one's first response.
+        fields["data"] = {**(fields.get("data") or {}), "automatic": True}
     with transaction.atomic():
         entry = entry_append(
             conversation=conversation,
@@ -156,18 +160,28 @@ def channel_rules_check(*, conversation: Conversation, channel: str, identity: I
             "until they text START."
         )
     if channel == Entry.WHATSAPP:
-        last = (
-            Entry.objects.filter(conversation=conversation, channel=Entry.WHATSAPP, direction=Entry.INBOUND)
-            .order_by("-created_at")
-            .values_list("created_at", flat=True)
-            .first()
-        )
+        last = whatsapp_last_inbound(conversation)
         if last is None or timezone.now() - last > WHATSAPP_WINDOW:
             when = f"was at {last:%Y-%m-%d %H:%M} UTC" if last else "has never happened"
             raise ChannelRuleError(
                 "WhatsApp allows free-form replies only within 24 hours of the customer's last WhatsApp message, "
                 f"which {when}. Use SMS or a WhatsApp template instead."
             )
+
+
+def whatsapp_last_inbound(conversation: Conversation) -> datetime | None:
+    """When the customer last wrote on WhatsApp: free text may answer for 24 hours after it."""
+    return (
+        Entry.objects.filter(conversation=conversation, channel=Entry.WHATSAPP, direction=Entry.INBOUND)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+def whatsapp_window_open(conversation: Conversation) -> bool:
+    last = whatsapp_last_inbound(conversation)
+    return last is not None and timezone.now() - last <= WHATSAPP_WINDOW
 
 
 def entry_deliver(*, entry_id: int) -> float | None:
@@ -377,7 +391,7 @@ def reply_default_inbox(conversation: Conversation) -> Inbox | None:
     return last_out.inbox if last_out else None
 
 
-def _recipient(conversation: Conversation) -> Identity | None:
+def recipient_for(conversation: Conversation) -> Identity | None:
     """The phone identity the customer last wrote from, else their most recently seen valid phone."""
     phones = Identity.objects.filter(
         contact_id=conversation.contact_id, kind="phone", verified=True, is_valid=True
@@ -440,6 +454,7 @@ def _outbound_message(entry: Entry) -> OutboundMessage:
             reference=str(entry.pk),
             connect_first=str(entry.data.get("agent_phone", "")),
         )
+    template = entry.data.get("template") if isinstance(entry.data, dict) else None
     return OutboundMessage(
         channel=entry.channel,
         to=entry.to_address,
@@ -448,6 +463,8 @@ def _outbound_message(entry: Entry) -> OutboundMessage:
         status_callback=f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/messaging/status/?entry={entry.pk}",
         messaging_service_id=inbox.messaging_service_sid if inbox and not entry.from_address else "",
         reference=str(entry.pk),
+        content_sid=str(template["sid"]) if isinstance(template, dict) else "",
+        content_variables=dict(template.get("variables") or {}) if isinstance(template, dict) else {},
     )
 
 

@@ -84,3 +84,11 @@ def prune_webchat_uploads() -> int:
     from channels_adapters.webchat.services import webchat_uploads_prune
 
     return webchat_uploads_prune()
+
+
+@shared_task
+def sync_message_templates() -> dict[str, int | str]:
+    """WhatsApp templates and their approval, from Twilio's Content API, for every account an inbox sends through."""
+    from channels_adapters.whatsapp_templates import templates_sync_all
+
+    return templates_sync_all()

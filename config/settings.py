@@ -93,6 +93,9 @@ INSTALLED_APPS = [
     "reports",
     "events",
     "webhooks",
+    "push",
+    "rules",
+    "privacy",
     "inbox",
     "anymail",
 ]
@@ -123,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "conversations.context_processors.notifications",
+                "lifecycle.context_processors.leak_alerts",
             ],
         },
     },
@@ -276,6 +280,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_adapters.tasks.reconcile_outbound_entries",
         "schedule": _every(60),
     },
+    "sync-message-templates": {
+        "task": "channels_adapters.tasks.sync_message_templates",
+        "schedule": _every(env_int("TEMPLATES_SYNC_EVERY_S", 3600)),
+    },
     "poll-imap-mailboxes": {
         "task": "channels_adapters.tasks.poll_imap_mailboxes",
         "schedule": _every(env_int("EMAIL_IMAP_POLL_EVERY_S", 60)),
@@ -283,6 +291,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-webchat-uploads": {
         "task": "channels_adapters.tasks.prune_webchat_uploads",
         "schedule": _every(6 * 3600),
+    },
+    # What the retention policies no longer keep (privacy/services.py); nothing while none is set.
+    "apply-retention": {
+        "task": "privacy.tasks.apply_retention",
+        "schedule": _every(24 * 3600),
     },
     "prune-realtime-events": {
         "task": "conversations.tasks.prune_realtime_events",
@@ -292,6 +305,10 @@ CELERY_BEAT_SCHEDULE = {
     "detect-leaks": {
         "task": "lifecycle.tasks.detect_leaks",
         "schedule": _every(env_int("LEAKS_DETECT_EVERY_S", 60)),
+    },
+    "hand-back-departed-owners": {
+        "task": "lifecycle.tasks.hand_back_departed_owners",
+        "schedule": _every(60),
     },
     "send-leak-digest": {
         "task": "lifecycle.tasks.send_leak_digest",
@@ -310,6 +327,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": _every(60),
     },
     # Domain events a process wrote but did not live to dispatch (see events/services.py).
+    # Rule runs a lost nudge or a dead worker left pending (rules/services.py).
+    "sweep-rule-runs": {
+        "task": "rules.tasks.sweep_rule_runs",
+        "schedule": _every(env_int("RULES_SWEEP_EVERY_S", 30)),
+    },
     "sweep-domain-events": {
         "task": "events.tasks.sweep_domain_events",
         "schedule": _every(env_int("DOMAIN_EVENTS_SWEEP_EVERY_S", 30)),
@@ -325,6 +347,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 DOMAIN_EVENTS_SWEEP_AFTER_S = env_int("DOMAIN_EVENTS_SWEEP_AFTER_S", 30)
+# Automation rules (rules/, docs/rules.md): the loop guard stops a chain of rules reacting to each other's
+# changes at this depth, and a rule acting on one thread more often than this per hour.
+RULES_MAX_DEPTH = env_int("RULES_MAX_DEPTH", 3)
+RULES_MAX_PER_THREAD_HOUR = env_int("RULES_MAX_PER_THREAD_HOUR", 10)
+RULES_SWEEP_AFTER_S = env_int("RULES_SWEEP_AFTER_S", 30)
 # Outgoing webhooks (webhooks/, docs/webhooks.md). A receiver gets WEBHOOK_TIMEOUT_S to answer; due
 # deliveries are claimed every WEBHOOK_DELIVER_EVERY_S (and right after they are queued), WEBHOOK_BATCH at a
 # time, sent to up to WEBHOOK_CONCURRENCY endpoints at once. Receivers on a private network (an on-premises
@@ -334,6 +361,10 @@ WEBHOOK_DELIVER_EVERY_S = max(1, env_int("WEBHOOK_DELIVER_EVERY_S", 5))
 WEBHOOK_BATCH = max(1, env_int("WEBHOOK_BATCH", 100))
 WEBHOOK_CONCURRENCY = max(1, env_int("WEBHOOK_CONCURRENCY", 4))
 WEBHOOK_ALLOWED_HOSTS = [host.lower() for host in env_list("WEBHOOK_ALLOWED_HOSTS", [])]
+# Web Push to agents' devices (push/, README "On your phone"). A push service gets PUSH_TIMEOUT_S to answer;
+# PUSH_CONTACT (mailto: or https:) is the VAPID `sub` claim push services use to reach the hub's operator.
+PUSH_TIMEOUT_S = float(os.environ.get("PUSH_TIMEOUT_S", "") or 10)
+PUSH_CONTACT = os.environ.get("PUSH_CONTACT", "")
 # After a secret's rotation the old one keeps signing alongside the new one this long.
 WEBHOOK_SECRET_OVERLAP_H = env_int("WEBHOOK_SECRET_OVERLAP_H", 24)
 # An endpoint with no success since a first failure this long ago is switched off, and the admins told.
@@ -342,6 +373,13 @@ WEBHOOK_DISABLE_AFTER_H = env_int("WEBHOOK_DISABLE_AFTER_H", 72)
 WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)
 # Reports: the satisfaction question after a resolution, the thank-you suggested to a new customer, exports.
 SATISFACTION_SURVEY_ENABLED = env_bool("SATISFACTION_SURVEY_ENABLED", default=True)
+# The approved WhatsApp templates (by name) the hub sends in place of its own messages when the customer's 24-hour
+# window is closed: {{1}} is the customer's first name, {{2}} the name of whoever the message is from.
+WHATSAPP_TEMPLATES = {
+    "follow_up": os.environ.get("WHATSAPP_TEMPLATE_FOLLOW_UP", "follow_up"),
+    "satisfaction": os.environ.get("WHATSAPP_TEMPLATE_SATISFACTION", "satisfaction"),
+    "rule": os.environ.get("WHATSAPP_TEMPLATE_RULE", "follow_up"),
+}
 SATISFACTION_QUESTION = os.environ.get("SATISFACTION_QUESTION", "") or (
     "How did we do? Reply with a number from 1 (poor) to 5 (great)."
 )
@@ -432,6 +470,10 @@ DEFAULT_PHONE_REGION = os.environ.get("DEFAULT_PHONE_REGION", "US")
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "").rstrip("/") or "https://api.twilio.com"
+# The Content API (WhatsApp templates) has its own host, which TWILIO_API_BASE_URL does not reach.
+TWILIO_CONTENT_BASE_URL = (
+    os.environ.get("TWILIO_CONTENT_BASE_URL", "").rstrip("/") or "https://content.twilio.com"
+)
 TWILIO_HTTP_TIMEOUT_S = float(os.environ.get("TWILIO_HTTP_TIMEOUT_S", "15"))
 MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 20 * 1024 * 1024)
 # Tests only: host:port pairs of local fakes (the fake Twilio) that config/safe_http may reach on a loopback

@@ -11,7 +11,9 @@ from channels_adapters.voice import views as voice_views
 from channels_adapters.webchat import views as webchat_views
 from config import health
 from config.auth import login_throttled, login_view
+from inbox import contacts as contacts_views
 from inbox import views as inbox_views
+from rules import views as rules_views
 from webhooks import views as webhook_views
 
 urlpatterns = [
@@ -21,6 +23,8 @@ urlpatterns = [
     path("readyz", health.readyz),
     path("widget.js", webchat_views.widget_js, name="widget-js"),
     path("webchat/uploads/", webchat_views.widget_upload, name="widget-upload"),
+    # The installable app (manifest, service worker, offline page) and Web Push devices
+    path("", include("push.urls")),
     path("accounts/login/", login_view, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The admin's own login form takes passwords too: the same limits (before admin.site.urls claims it).
@@ -41,6 +45,7 @@ urlpatterns = [
     ),
     path("inbox/settings/", inbox_views.inbox_settings, name="inbox-settings"),
     path("inbox/settings/webhooks/", webhook_views.webhooks_page, name="inbox-settings-webhooks"),
+    path("inbox/settings/rules/", rules_views.rules_page, name="inbox-settings-rules"),
     path("inbox/sandbox/", inbox_views.sandbox, name="inbox-sandbox"),
     path("inbox/search/", inbox_views.search_page, name="inbox-search"),
     path("inbox/canned/", inbox_views.canned_page, name="inbox-canned"),
@@ -48,17 +53,31 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/entries/", inbox_views.entries_older, name="inbox-entries"),
     path("inbox/<int:conversation_id>/reply/", inbox_views.reply, name="inbox-reply"),
     path("inbox/<int:conversation_id>/status/", inbox_views.set_status, name="inbox-status"),
+    path("inbox/<int:conversation_id>/priority/", inbox_views.set_priority, name="inbox-priority"),
+    path("inbox/macros/<int:macro_id>/apply/", inbox_views.macro_apply_view, name="inbox-macro-apply"),
     path("inbox/<int:conversation_id>/assign/", inbox_views.assign, name="inbox-assign"),
     path("inbox/<int:conversation_id>/call/", inbox_views.call_back, name="inbox-call"),
     path("inbox/profile/", inbox_views.profile, name="inbox-profile"),
     path("inbox/entries/<int:entry_id>/retry/", inbox_views.retry_entry, name="inbox-entry-retry"),
     path("inbox/entries/<int:entry_id>/identity/", inbox_views.identity_accept, name="inbox-entry-identity"),
     path("inbox/<int:conversation_id>/merge/", inbox_views.merge, name="inbox-merge"),
+    path("inbox/<int:conversation_id>/erase/", inbox_views.contact_erase_ui, name="inbox-contact-erase"),
+    path("inbox/<int:conversation_id>/export/", inbox_views.contact_export_ui, name="inbox-contact-export"),
+    path(
+        "inbox/contact-exports/<int:contact_export_id>/",
+        inbox_views.contact_export_page,
+        name="inbox-contact-export-page",
+    ),
     path("inbox/<int:conversation_id>/block/", inbox_views.block, name="inbox-block"),
     path("inbox/notifications/", inbox_views.notifications, name="inbox-notifications"),
     path("inbox/notifications/read/", inbox_views.notifications_read, name="inbox-notifications-read"),
     path("inbox/agents/", inbox_views.agents_page, name="inbox-agents"),
     path("inbox/agents/<int:user_id>/active/", inbox_views.agent_active, name="inbox-agent-active"),
+    # The Contacts page: every customer the agent may see
+    path("contacts/", contacts_views.contacts_page, name="contacts"),
+    path("contacts/export.csv", contacts_views.contacts_export, name="contacts-export"),
+    path("contacts/new/", contacts_views.contact_new, name="contact-new"),
+    path("contacts/<int:contact_id>/", contacts_views.contact_edit, name="contact"),
     # Reports (the funnel and its leaks) and the thread header's stage control
     path("", include("lifecycle.urls")),
     # Managers' reports (performance, history, audit, exports) and the agents' follow-ups
@@ -85,6 +104,7 @@ urlpatterns = [
     path("api/v1/", include("inbox.api.urls")),
     path("api/v1/reports/", include("reports.api")),
     path("api/v1/", include("webhooks.urls")),
+    path("api/v1/", include("rules.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -51,6 +51,18 @@ def contact_resolve(*, kind: str, address: str, name: str = "") -> tuple[Contact
     in the merged-away thread (contact_surviving_locked).
     """
     normalized = addresses.normalize(kind, address)
+    for _ in range(5):
+        found = _contact_resolve_once(normalized, name=name)
+        if found is not None:
+            return found
+    raise RuntimeError(f"The {normalized.kind} address kept vanishing while it was resolved")
+
+
+def _contact_resolve_once(
+    normalized: addresses.NormalizedAddress, *, name: str
+) -> tuple[Contact, Identity] | None:
+    """None when the identity was deleted while this waited for its contact's lock (the customer was erased,
+    or the address moved): the caller resolves again, and the address now names a new contact."""
     now = timezone.now()
     identity = verified_identity(normalized)
     if identity is None:
@@ -73,7 +85,8 @@ def contact_resolve(*, kind: str, address: str, name: str = "") -> tuple[Contact
             if identity is None:
                 raise
     contact = contact_surviving_locked(identity.contact)
-    Identity.objects.filter(pk=identity.pk).update(last_seen_at=now)
+    if not Identity.objects.filter(pk=identity.pk).update(last_seen_at=now):
+        return None
     if name and not contact.name:
         contact.name = name[:200]
         contact.save(update_fields=["name", "updated_at"])

@@ -35,20 +35,31 @@ def _last_name(name: str) -> str:
     return " ".join(parts[1:]) if len(parts) > 1 else ""
 
 
-VARIABLES: dict[str, Callable[[Contact, User], str]] = {
+def _agent(agent: User | None, part: str) -> str:
+    """The agent's name, or, for the hub's own message (a rule's reply), the team's."""
+    if agent is None:
+        return "" if part in ("last_name", "email") else "the team"
+    if part == "name":
+        return agent.get_full_name() or agent.get_username()
+    if part == "first_name":
+        return agent.first_name or agent.get_username()
+    return str(getattr(agent, part))
+
+
+VARIABLES: dict[str, Callable[[Contact, User | None], str]] = {
     "contact.name": lambda contact, agent: contact.name,
     "contact.first_name": lambda contact, agent: contact.first_name,
     "contact.last_name": lambda contact, agent: _last_name(contact.name),
     "contact.email": lambda contact, agent: _identity(contact, "email"),
     "contact.phone": lambda contact, agent: _identity(contact, "phone"),
-    "agent.name": lambda contact, agent: agent.get_full_name() or agent.get_username(),
-    "agent.first_name": lambda contact, agent: agent.first_name or agent.get_username(),
-    "agent.last_name": lambda contact, agent: agent.last_name,
-    "agent.email": lambda contact, agent: agent.email,
+    "agent.name": lambda contact, agent: _agent(agent, "name"),
+    "agent.first_name": lambda contact, agent: _agent(agent, "first_name"),
+    "agent.last_name": lambda contact, agent: _agent(agent, "last_name"),
+    "agent.email": lambda contact, agent: _agent(agent, "email"),
 }
 
 
-def canned_render(*, text: str, contact: Contact, agent: User) -> str:
+def canned_render(*, text: str, contact: Contact, agent: User | None) -> str:
     """The text with each known variable replaced by its value (plain text: the composer shows it as typed)."""
 
     def value(match: re.Match[str]) -> str:

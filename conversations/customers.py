@@ -17,6 +17,7 @@ from contacts.models import AttributeDefinition, Contact, Identity, Label
 from contacts.services import (
     NAME_MAX,
     attribute_value_clean,
+    contact_created_publish,
     contact_surviving,
     label_clean,
     labels_find,
@@ -24,10 +25,11 @@ from contacts.services import (
     verified_identity,
 )
 from conversations import realtime
-from conversations.models import Conversation, ConversationInbox, Entry, Episode
+from conversations.models import Conversation, ConversationInbox, Entry, Episode, Inbox
 from conversations.selectors import agent_is_admin
 from conversations.services import (
     conversation_get_or_create,
+    entry_append,
     event_append,
     inbox_links_merged,
     inbox_links_sync,
@@ -47,7 +49,8 @@ def identity_attach(*, contact: Contact, kind: str, address: str, by: Any = None
             if contact_surviving(existing.contact).pk == contact.pk:
                 return existing
             raise ValidationError(
-                f"{normalized.address} already belongs to another customer; merge the two customers instead."
+                f"{normalized.address} already belongs to {_owner_named(existing, by=by)}; "
+                "merge the two customers instead."
             )
         identity = Identity.objects.create(
             contact=contact,
@@ -59,12 +62,20 @@ def identity_attach(*, contact: Contact, kind: str, address: str, by: Any = None
             last_seen_at=timezone.now(),
         )
         who = (by.get_full_name() or by.get_username()) if by is not None else "The hub"
+        conversation = conversation_get_or_create(contact=contact)
         event_append(
-            conversation=conversation_get_or_create(contact=contact),
+            conversation=conversation,
             event_type="contact.identity_added",
             body=f"{who} added {normalized.address} to this customer",
             by=by,
             data={"kind": normalized.kind, "address": normalized.address},
+        )
+        event_publish(
+            type="contact.updated",
+            conversation_id=conversation.pk,
+            contact_id=contact.pk,
+            payload={"fields": ["identities"], "by": by.pk if by is not None else None},
+            thread_locked=True,  # event_append has just locked the thread
         )
     return identity
 
@@ -377,3 +388,116 @@ def contact_update(
                 thread_locked=True,  # event_append has just locked the thread
             )
     return locked
+
+
+def _owner_named(identity: Identity, *, by: Any) -> str:
+    """Who holds an address, as the agent may be told: the customer's name if they may see them."""
+    from conversations.selectors import contact_visible_to
+
+    owner = contact_surviving(identity.contact)
+    if by is not None and contact_visible_to(by).filter(pk=owner.pk).exists():
+        return f"{owner.display_name} (contact {owner.pk})"
+    return "another customer, of a team you are not in"
+
+
+def contact_create(
+    *,
+    by: Any,
+    name: str = "",
+    phone: str = "",
+    email: str = "",
+    external_id: str = "",
+    inbox: Inbox | None = None,
+) -> Contact:
+    """An agent adds a customer by hand: name, phone (stored as E.164), email and a host site's user id.
+
+    An address that already belongs to a customer is refused with who holds it, never merged on a guess. The
+    customer gets their lifetime thread at once, linked to `inbox` (the agent's team sees them there), with
+    an event saying who added them; the thread starts resolved: there is nothing to answer yet.
+    """
+    text = " ".join(str(name).split())
+    if len(text) > NAME_MAX:
+        raise ValidationError(f"A name can be at most {NAME_MAX} characters.")
+    wanted: list[tuple[addresses.NormalizedAddress, str]] = []
+    if phone.strip():
+        normalized = addresses.normalize_phone(phone)
+        if not normalized.valid:
+            raise ValidationError(f"{phone.strip()[:80]!r} is not a phone number (e.g. +1 415 555 0100).")
+        wanted.append((normalized, ""))
+    if email.strip():
+        normalized = addresses.normalize_email(email)
+        if not normalized.valid:
+            raise ValidationError(f"{email.strip()[:80]!r} is not an email address.")
+        wanted.append((normalized, ""))
+    if external_id.strip():
+        site = _site_for_user_id(inbox)
+        normalized = addresses.normalize(addresses.EXTERNAL, external_id)
+        wanted.append((normalized, addresses.site_scope(site.pk)))
+    if not text and not wanted:
+        raise ValidationError("A customer needs a name, a phone number or an email address.")
+    with transaction.atomic():
+        for normalized, scope in wanted:
+            taken = (
+                Identity.objects.select_related("contact")
+                .filter(kind=normalized.kind, scope=scope, address=normalized.address, verified=True)
+                .first()
+            )
+            if taken is not None:
+                raise ValidationError(
+                    f"{normalized.address} already belongs to {_owner_named(taken, by=by)}; "
+                    "nothing was created. Open that customer, or merge the two in their thread."
+                )
+        contact = Contact.objects.create(name=text)
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                Identity.objects.bulk_create(
+                    [
+                        Identity(
+                            contact=contact,
+                            kind=normalized.kind,
+                            scope=scope,
+                            address=normalized.address,
+                            raw_address=normalized.raw,
+                            verified=True,
+                            is_valid=normalized.valid,
+                            last_seen_at=now,
+                        )
+                        for normalized, scope in wanted
+                    ]
+                )
+        except IntegrityError as error:
+            # The same address arrived (a message, another agent) between the check and the insert.
+            raise ValidationError(
+                "One of these addresses was just given to another customer; search for it and try again."
+            ) from error
+        contact_created_publish(contact, identity_kind=wanted[0][0].kind if wanted else None)
+        conversation, _ = Conversation.objects.get_or_create(
+            contact=contact, defaults={"last_activity_at": now, "status": Conversation.RESOLVED}
+        )
+        who = (by.get_full_name() or by.get_username()) if by is not None else "The hub"
+        listed = ", ".join(normalized.address for normalized, _ in wanted)
+        entry_append(
+            conversation=conversation,
+            kind=Entry.EVENT,
+            direction=Entry.INTERNAL,
+            inbox=inbox,
+            author=by,
+            event_type="contact.created",
+            body=f"{who} added this customer" + (f" ({listed})" if listed else ""),
+            data={"addresses": [normalized.address for normalized, _ in wanted]},
+            created_at=now,
+        )
+    return contact
+
+
+def _site_for_user_id(inbox: Inbox | None) -> Inbox:
+    """The web chat site a host-site user id is scoped to: the inbox picked, or the only site there is."""
+    if inbox is not None and inbox.kind == Inbox.WEBCHAT:
+        return inbox
+    sites = list(Inbox.objects.filter(kind=Inbox.WEBCHAT).order_by("pk")[:2])
+    if len(sites) == 1:
+        return sites[0]
+    if not sites:
+        raise ValidationError("A user id belongs to a web chat site, and this hub has none yet.")
+    raise ValidationError("Pick, as the inbox, the web chat site this user id comes from.")

@@ -54,12 +54,13 @@ def mentions_resolve(*, conversation: Conversation, text: str) -> list[User]:
     return mentioned
 
 
-def notifications_for_mentions(*, entry: Entry, mentioned: list[User], by: User) -> list[Notification]:
-    """One notification per mentioned agent (not the author), pushed to their socket after commit."""
+def notifications_for_mentions(*, entry: Entry, mentioned: list[User], by: User | None) -> list[Notification]:
+    """One notification per mentioned agent (not the author), pushed to their socket after commit. `by` None is
+    the hub itself (a rule that notifies)."""
     created = []
-    author = by.get_full_name() or by.get_username()
+    author = (by.get_full_name() or by.get_username()) if by is not None else "The hub"
     for user in mentioned:
-        if user.pk == by.pk:
+        if by is not None and user.pk == by.pk:
             continue
         notification = Notification.objects.create(
             recipient=user,
@@ -72,6 +73,16 @@ def notifications_for_mentions(*, entry: Entry, mentioned: list[User], by: User)
         payload = notification_payload(notification, text=f"{author} mentioned you: {entry.body[:140]}")
         realtime.agent_event_record(type="notification.created", agent_id=user.pk, payload=dict(payload))
     return created
+
+
+def notification_owner_send(*, entry: Entry, owner: User, by: User | None) -> Notification:
+    """The new owner of a customer hears of it (the thread's event says why), pushed to their socket."""
+    notification = Notification.objects.create(
+        recipient=owner, kind=Notification.OWNER, conversation_id=entry.conversation_id, entry=entry, actor=by
+    )
+    payload = notification_payload(notification, text=entry.body[:200])
+    realtime.agent_event_record(type="notification.created", agent_id=owner.pk, payload=dict(payload))
+    return notification
 
 
 def notification_payload(notification: Notification, *, text: str = "") -> NotificationPayload:
@@ -88,6 +99,8 @@ def notification_payload(notification: Notification, *, text: str = "") -> Notif
 
 
 def notification_text(notification: Notification) -> str:
+    if notification.kind == Notification.OWNER:
+        return notification.entry.body[:200] if notification.entry is not None else "A customer is now yours"
     actor = notification.actor
     who = (actor.get_full_name() or actor.get_username()) if actor is not None else "Someone"
     body = notification.entry.body[:140] if notification.entry is not None else ""

@@ -204,3 +204,25 @@ async def agent_socket_gone(*, user_id: int, socket: str) -> int:
     """This socket closed; returns how many of the agent's sockets are still alive."""
     await _the_store().remove(_agent_key(user_id), socket)
     return len(await _live(_agent_key(user_id)))
+
+
+def agent_has_socket(user_id: int) -> bool:
+    """Whether any socket of the agent is alive now (a tab of the hub is open), from synchronous code:
+    a Celery task deciding whether a push is needed. Expired fields are left for the async readers."""
+    store = _the_store()
+    if isinstance(store, _RedisStore):
+        import redis
+
+        client = redis.Redis.from_url(store.url, socket_timeout=5)
+        try:
+            raw = client.hgetall(_agent_key(user_id))
+        finally:
+            client.close()
+        values = list(raw.values())
+    elif isinstance(store, _MemoryStore):
+        values = list(store.data.get(_agent_key(user_id), {}).values())
+    else:
+        return False
+    now = time.time()
+    marks = (_Mark.load(value) for value in values)
+    return any(mark is not None and mark.until >= now for mark in marks)

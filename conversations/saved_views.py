@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from config.errors import NotFound, ValidationError
 from config.text import name_clean
 from conversations.models import SavedView
-from conversations.selectors import CHANNELS, STATUSES, VIEWS
+from conversations.selectors import CHANNELS, PRIORITY_RANK, SORTS, STATUSES, VIEWS
 
 # The filters a saved view keeps, as the inbox's query string names them.
-FILTER_KEYS = ("view", "status", "inbox", "team", "channel", "label")
+FILTER_KEYS = ("view", "status", "inbox", "team", "channel", "label", "priority", "sort")
 
 
 def saved_view_filters_clean(raw: dict[str, Any]) -> dict[str, str]:
@@ -26,6 +26,8 @@ def saved_view_filters_clean(raw: dict[str, Any]) -> dict[str, str]:
         "inbox": _an_id,
         "team": _an_id,
         "label": _an_id,
+        "priority": _a_priority,
+        "sort": _a_sort,
     }
     kept: dict[str, str] = {}
     for key in FILTER_KEYS:
@@ -33,6 +35,14 @@ def saved_view_filters_clean(raw: dict[str, Any]) -> dict[str, str]:
         if value and accepted[key](value):
             kept[key] = value
     return kept
+
+
+def _a_priority(value: str) -> bool:
+    return value in PRIORITY_RANK
+
+
+def _a_sort(value: str) -> bool:
+    return value in SORTS and value != "recent"
 
 
 def _an_id(value: str) -> bool:

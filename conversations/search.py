@@ -14,15 +14,24 @@ Elsewhere (the embedded SQLite) a case-insensitive substring match does the same
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 from django.db import connections
-from django.db.models import BooleanField, CharField, Q
+from django.db.models import BooleanField, CharField, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from conversations.models import Entry
-from conversations.selectors import EntryCursor, UserLike, agent_sees_everything, entry_visible_to
+from contacts.models import Identity
+from conversations.models import Conversation, Entry
+from conversations.selectors import (
+    EntryCursor,
+    UserLike,
+    agent_sees_everything,
+    conversation_visible_to,
+    entry_visible_to,
+)
 
 # Characters of an entry indexed (and searched); the rest of a multi-megabyte email is not.
 DOCUMENT_CAP = 100_000
@@ -54,6 +63,72 @@ class SearchPage:
     query: str
     hits: list[SearchHit]
     next_cursor: EntryCursor | None
+
+
+@dataclass(frozen=True)
+class CustomerHit:
+    conversation: Conversation
+    matched: str  # what matched: the name, or the address
+
+
+@dataclass(frozen=True)
+class CustomerMatch:
+    """How a typed query finds customers: the identities it names, and whether names are searched too."""
+
+    text: str
+    identities: QuerySet[Identity]
+    by_name: bool
+
+
+def customer_match(query: str) -> CustomerMatch | None:
+    """The one matcher of customers (the search box, the Contacts page); None for a query too short to search.
+
+    A phone in any format, or its last four digits or more: the stored E.164 address ends with those digits
+    (an index on the reversed address). An email: its beginning. Otherwise any part of the name (trigrams), or
+    an external id exactly.
+    """
+    text = search_query_clean(query)
+    if len(text) < 2:
+        return None
+    digits = re.sub(r"\D", "", text)
+    phone_like = len(digits) >= 4 and re.fullmatch(r"[\d\s()+.\-]+", text) is not None
+    if "@" in text:
+        matched = Identity.objects.filter(kind="email", address__startswith=text.lower())
+    elif phone_like:
+        matched = Identity.objects.annotate(reversed_address=Reverse("address")).filter(
+            kind="phone", reversed_address__startswith=digits[::-1]
+        )
+    else:
+        matched = Identity.objects.filter(kind="external", address=text)
+    return CustomerMatch(text=text, identities=matched, by_name=not phone_like and "@" not in text)
+
+
+def customers_find(*, user: UserLike, query: str, limit: int = 8) -> list[CustomerHit]:
+    """The customers (with their lifetime thread) the agent may see whose name, phone or email matches `query`
+    (`customer_match`), identities first, latest activity first."""
+    match = customer_match(query)
+    if match is None:
+        return []
+    text, matched = match.text, match.identities
+    threads = conversation_visible_to(user).filter(contact__merged_into__isnull=True)
+    by_identity = threads.filter(contact__identities__in=matched.values("pk"))
+    by_name = threads.filter(contact__name__icontains=text) if match.by_name else None
+    rows = list(by_identity.select_related("contact").order_by("-last_activity_at")[:limit])
+    if by_name is not None and len(rows) < limit:
+        seen = {row.pk for row in rows}
+        rows += [
+            row
+            for row in by_name.select_related("contact").order_by("-last_activity_at")[:limit]
+            if row.pk not in seen
+        ][: limit - len(rows)]
+    addresses = dict(
+        Identity.objects.filter(contact_id__in=[row.contact_id for row in rows])
+        .filter(pk__in=matched.values("pk"))
+        .values_list("contact_id", "address")
+    )
+    return [
+        CustomerHit(conversation=row, matched=addresses.get(row.contact_id, row.contact.name)) for row in rows
+    ]
 
 
 def search_query_clean(query: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, IntegerField, Max, Min, OuterRef, Q, QuerySet, Value, When
 
 from config.errors import NotFound
 from contacts.models import AttributeDefinition, Contact, Label
@@ -87,12 +87,18 @@ def inbox_visible_to(user: UserLike | None) -> QuerySet[Inbox]:
     return Inbox.objects.filter(team__agents=profile).distinct()
 
 
+def inboxes_sendable_by(author: UserLike | None) -> QuerySet[Inbox]:
+    """The inboxes a message may go out from: an agent's, or, for the hub itself (`None`: a rule's reply, an
+    automatic message), any."""
+    return Inbox.objects.all() if author is None else inbox_visible_to(author)
+
+
 def agent_can_see(user: UserLike | None, conversation: Conversation) -> bool:
     return conversation_visible_to(user).filter(pk=conversation.pk).exists()
 
 
 # --- the inbox list ---------------------------------------------------------------------------------
-VIEWS = ("all", "mine", "unassigned", "unanswered", "mentions")
+VIEWS = ("all", "mine", "unassigned", "unanswered", "mentions", "owned")
 STATUSES = ("open", "pending", "snoozed", "resolved", "all")
 LIST_STATUSES = ("open", "pending", "snoozed", "resolved")
 
@@ -101,6 +107,18 @@ LIST_STATUSES = ("open", "pending", "snoozed", "resolved")
 class ListCursor:
     last_activity_at: datetime
     id: int
+    rank: int | None = None  # the priority's rank, when the list is sorted by priority
+
+
+SORTS = ("recent", "priority")
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+def priority_rank() -> Case:
+    return Case(
+        *(When(priority=priority, then=Value(rank)) for priority, rank in PRIORITY_RANK.items()),
+        output_field=IntegerField(),
+    )
 
 
 CHANNELS = ("sms", "whatsapp", "voice", "email", "webchat")
@@ -113,9 +131,12 @@ class ListFilters:
     team_id: int | None = None
     channel: str = ""
     label_id: int | None = None
+    priority: str = ""
 
     def __bool__(self) -> bool:
-        return self.team_id is not None or bool(self.channel) or self.label_id is not None
+        return (
+            self.team_id is not None or bool(self.channel) or self.label_id is not None or bool(self.priority)
+        )
 
 
 def conversation_list(
@@ -127,8 +148,23 @@ def conversation_list(
     filters: ListFilters | None = None,
     after: ListCursor | None = None,
     limit: int = 50,
+    sort: str = "recent",
 ) -> list[Conversation]:
-    """Threads for the inbox list, latest activity first."""
+    """Threads for the inbox list, latest activity first, or by priority (urgent first) and then latest."""
+    if sort == "priority":
+        ranked = _list_filtered(
+            user=user, view=view, status=status, inbox_id=inbox_id, filters=filters or ListFilters()
+        ).annotate(rank=priority_rank())
+        if after is not None and after.rank is not None:
+            ranked = ranked.filter(
+                Q(rank__gt=after.rank)
+                | Q(rank=after.rank, last_activity_at__lt=after.last_activity_at)
+                | Q(rank=after.rank, last_activity_at=after.last_activity_at, id__lt=after.id)
+            )
+        ordered = ranked.select_related("contact", "assignee", "last_inbound_inbox").order_by(
+            "rank", "-last_activity_at", "-id"
+        )
+        return list(ordered.prefetch_related("contact__identities")[:limit])
     if filters:
         qs = _list_filtered(user=user, view=view, status=status, inbox_id=inbox_id, filters=filters)
         if after is not None:
@@ -210,14 +246,16 @@ def _list_filtered(
 ) -> QuerySet[Conversation]:
     qs = conversation_visible_to(user) if visible is None else visible
     qs = qs.filter(blocked_at__isnull=True)  # a blocked sender's thread is in no view
+    if inbox_id is not None:
+        # Only an inbox the agent holds narrows anything; another team's inbox shows nothing.
+        if not inbox_visible_to(user).filter(pk=inbox_id).exists():
+            return Conversation.objects.none()
+        qs = qs.filter(
+            Exists(ConversationInbox.objects.filter(conversation=OuterRef("pk"), inbox_id=inbox_id))
+        )
     if filters:
-        if inbox_id is not None:
-            # Only an inbox the agent holds narrows anything; another team's inbox shows nothing.
-            if not inbox_visible_to(user).filter(pk=inbox_id).exists():
-                return Conversation.objects.none()
-            qs = qs.filter(
-                Exists(ConversationInbox.objects.filter(conversation=OuterRef("pk"), inbox_id=inbox_id))
-            )
+        if filters.priority:
+            qs = qs.filter(priority=filters.priority)
         if filters.team_id is not None:
             qs = qs.filter(team_id=filters.team_id)
         if filters.channel:
@@ -238,6 +276,8 @@ def _list_filtered(
         qs = qs.filter(waiting_since__isnull=False)
     elif view == "mentions":
         qs = qs.filter(Exists(_mentions_of(user, OuterRef("pk"))))
+    elif view == "owned":  # the customers the agent owns (lifecycle.ContactOwner), whoever holds the thread
+        qs = qs.filter(contact__ownership__owner_id=user.pk)
     return qs
 
 
@@ -263,6 +303,8 @@ def _links_in_view(
         links = links.filter(waiting=True)
     elif view == "mentions":
         links = links.filter(Exists(_mentions_of(user, OuterRef("conversation_id"))))
+    elif view == "owned":
+        links = links.filter(conversation__contact__ownership__owner_id=user.pk)
     return links
 
 

@@ -587,6 +587,36 @@ def conversation_block(*, conversation: Conversation, blocked: bool, by: User) -
     return conversation
 
 
+def conversation_set_priority(*, conversation: Conversation, priority: str, by: User | None) -> Conversation:
+    """Urgent, high, normal or low: an event in the thread says who (or which rule) set it."""
+    if priority not in dict(Conversation.PRIORITY_CHOICES):
+        raise ValidationError(f"{priority[:20]!r} is not a priority; use urgent, high, normal or low.")
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        previous = locked.priority
+        if previous == priority:
+            return locked
+        locked.priority = priority
+        locked.save(update_fields=["priority"])
+        who = _name(by) if by is not None else "The hub"
+        event_append(
+            conversation=locked,
+            event_type="conversation.priority_changed",
+            body=f"{who} set the priority to {priority} (was {previous})",
+            by=by,
+            data={"priority": priority, "previous": previous},
+        )
+        event_publish(
+            type="conversation.priority_changed",
+            conversation_id=locked.pk,
+            contact_id=locked.contact_id,
+            payload={"priority": priority, "previous": previous, "by": by.pk if by is not None else None},
+            thread_locked=True,
+        )
+    conversation.refresh_from_db()
+    return conversation
+
+
 def conversation_get_visible(*, user: User, conversation_id: int) -> Conversation:
     from conversations.selectors import conversation_visible_to
 
@@ -668,7 +698,11 @@ def _thread_summary_update(
                 episode.first_inbound_at = entry.created_at
                 episode.save(update_fields=["first_inbound_at"])
             summary = _Summary(first_inbound=True)
-    elif entry.direction == Entry.OUTBOUND and entry.kind in (Entry.MESSAGE, Entry.CALL):
+    elif (
+        entry.direction == Entry.OUTBOUND
+        and entry.kind in (Entry.MESSAGE, Entry.CALL)
+        and not entry.data.get("automatic")  # the hub's own message: the customer still waits for a person
+    ):
         waited_since = conversation.waiting_since
         if conversation.waiting_since is not None:
             conversation.waiting_since = None

@@ -139,6 +139,13 @@ EVENT_TYPES: dict[str, EventType] = {
             by=MAYBE_ID,
         ),
         _type(
+            "conversation.priority_changed",
+            "A thread's priority changed (urgent, high, normal, low), by an agent or a rule.",
+            priority={"type": "string", "enum": ["urgent", "high", "normal", "low"]},
+            previous={"type": "string", "enum": ["urgent", "high", "normal", "low"]},
+            by=MAYBE_ID,
+        ),
+        _type(
             "conversation.resolved",
             "A thread was resolved: its episode ended (also sent as conversation.status_changed).",
             episode=MAYBE_ID,
@@ -152,7 +159,7 @@ EVENT_TYPES: dict[str, EventType] = {
         ),
         _type(
             "contact.updated",
-            "A customer's name, labels or attributes changed.",
+            "A customer's name, labels, attributes or addresses changed.",
             fields={"type": "array", "items": TEXT},
             by=MAYBE_ID,
         ),
@@ -169,10 +176,26 @@ EVENT_TYPES: dict[str, EventType] = {
             by=MAYBE_ID,
         ),
         _type(
+            "contact.erased",
+            "A manager or admin erased the customer: their name, addresses, messages, files and raw payloads "
+            "are gone; a stub with no identifiers keeps the reports' counts. Earlier events of theirs keep "
+            "their ids and lose their payloads.",
+            by=MAYBE_ID,
+        ),
+        _type(
             "stage.changed",
             "A customer moved along the lifecycle (lead, qualified, customer...), by hand, API or rule.",
             stage=TEXT,
             previous_stage=MAYBE_TEXT,
+            by=MAYBE_ID,
+            reason=TEXT,
+        ),
+        _type(
+            "contact.owner_changed",
+            "A customer has a new owner (handed round robin on reaching a stage, or set by a manager), or none.",
+            owner=MAYBE_ID,
+            previous_owner=MAYBE_ID,
+            team=MAYBE_ID,
             by=MAYBE_ID,
             reason=TEXT,
         ),

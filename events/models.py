@@ -27,6 +27,10 @@ class DomainEvent(models.Model):
     # 1, 2, 3... per thread: receivers order a thread's events by it, whatever order deliveries arrive in.
     thread_seq = models.PositiveIntegerField(null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True)
+    # What made it happen when it was not a person or a provider: "rule:<id>" for an automation rule's action,
+    # and how many such links led here (a rule reacting to a rule's change is one deeper): the loop guard.
+    cause = models.CharField(max_length=64, blank=True, default="")
+    depth = models.PositiveSmallIntegerField(default=0)
     # Set once every after-commit consumer has taken the event (fanned it out to its own queue).
     dispatched_at = models.DateTimeField(null=True, blank=True)
 

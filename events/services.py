@@ -21,6 +21,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,6 +89,22 @@ class _Pending:
     contact_id: int | None
     payload: dict[str, Any]
     at: datetime
+    cause: str = ""
+    depth: int = 0
+
+
+_cause: ContextVar[tuple[str, int]] = ContextVar("event_cause", default=("", 0))
+
+
+@contextmanager
+def events_caused_by(cause: str, *, depth: int) -> Iterator[None]:
+    """Every event published in the block records `cause` (e.g. "rule:12") and `depth`, how many automated
+    reactions led to it, so a reaction to a reaction can be told apart and a loop stopped."""
+    token = _cause.set((cause, depth))
+    try:
+        yield
+    finally:
+        _cause.reset(token)
 
 
 _batch = threading.local()
@@ -115,7 +132,8 @@ def event_publish(
         # The thread's row, by name: the outbox sits below the apps that publish to it.
         thread = apps.get_model("conversations", "Conversation")
         thread.objects.select_for_update().filter(pk=conversation_id).values_list("pk").first()
-    pending = _Pending(type, conversation_id, contact_id, payload, at or timezone.now())
+    cause, depth = _cause.get()
+    pending = _Pending(type, conversation_id, contact_id, payload, at or timezone.now(), cause, depth)
     batch: list[_Pending] | None = getattr(_batch, "events", None)
     if batch is not None:
         batch.append(pending)
@@ -161,6 +179,8 @@ def _write(events: list[_Pending]) -> None:
             connection.ops.adapt_datetimefield_value(event.at),
             event.conversation_id,
             event.contact_id,
+            event.cause,
+            event.depth,
         ]
         if event.conversation_id is None:
             seq = "NULL"
@@ -172,10 +192,11 @@ def _write(events: list[_Pending]) -> None:
             )
             params += [event.conversation_id, counted[event.conversation_id]]
         params.append(json.dumps(event.payload, cls=DjangoJSONEncoder))
-        rows.append(f"(%s, %s, %s, %s, %s, {seq}, %s{jsonb})")
+        rows.append(f"(%s, %s, %s, %s, %s, %s, %s, {seq}, %s{jsonb})")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (uid, type, occurred_at, conversation_id, contact_id, thread_seq, payload) "  # noqa: S608
+            f"INSERT INTO {table} (uid, type, occurred_at, conversation_id, contact_id, cause, depth, thread_seq, "  # noqa: S608
+            "payload) "
             f"VALUES {', '.join(rows)}",  # placeholders only; every value is a parameter
             params,
         )

@@ -37,10 +37,12 @@ from conversations.saved_views import (
     saved_view_list,
     saved_view_query,
 )
-from conversations.search import entry_search
+from conversations.search import customers_find, entry_search
 from conversations.selectors import (
     CHANNELS,
     COUNT_CAP,
+    PRIORITY_RANK,
+    SORTS,
     STATUSES,
     VIEWS,
     EntryCursor,
@@ -70,10 +72,14 @@ from conversations.services import (
     conversation_assign,
     conversation_block,
     conversation_get_visible,
+    conversation_set_priority,
     conversation_set_status,
     note_add,
 )
 from conversations.web import agent_required, entry_json, json_error, request_agent
+from push.selectors import push_devices, push_previews
+from rules.models import Macro
+from rules.services import macro_apply
 
 
 def _list_params(request: HttpRequest) -> dict[str, Any]:
@@ -81,6 +87,7 @@ def _list_params(request: HttpRequest) -> dict[str, Any]:
     status = request.GET.get("status", "open")
     inbox, team, label = (request.GET.get(key, "")[:12] for key in ("inbox", "team", "label"))
     channel = request.GET.get("channel", "")
+    priority, sort = request.GET.get("priority", ""), request.GET.get("sort", "")
     return {
         "view": view if view in VIEWS else "all",
         "status": status if status in STATUSES else "open",
@@ -89,7 +96,9 @@ def _list_params(request: HttpRequest) -> dict[str, Any]:
             team_id=int(team) if team.isdigit() else None,
             channel=channel if channel in CHANNELS else "",
             label_id=int(label) if label.isdigit() else None,
+            priority=priority if priority in PRIORITY_RANK else "",
         ),
+        "sort": sort if sort in SORTS else "recent",
     }
 
 
@@ -103,6 +112,8 @@ def _list_query(params: dict[str, Any], **override: Any) -> str:
         "team": filters.team_id,
         "channel": filters.channel or None,
         "label": filters.label_id,
+        "priority": filters.priority or None,
+        "sort": None if params["sort"] == "recent" else params["sort"],
     }
     values.update(override)
     return "?" + urlencode({key: value for key, value in values.items() if value not in (None, "")})
@@ -133,7 +144,19 @@ def _list_links(request: HttpRequest, params: dict[str, Any]) -> dict[str, Any]:
             (label.pk, label.name, _list_query(params, label=label.pk))
             for label in Label.objects.order_by("name")
         ],
-        "current": {"team": filters.team_id, "channel": filters.channel, "label": filters.label_id},
+        "priority_links": [("", "Any priority", _list_query(params, priority=None))]
+        + [(p, label, _list_query(params, priority=p)) for p, label in Conversation.PRIORITY_CHOICES],
+        "sort_links": [
+            ("recent", "Latest first", _list_query(params, sort=None)),
+            ("priority", "Urgent first", _list_query(params, sort="priority")),
+        ],
+        "current": {
+            "team": filters.team_id,
+            "channel": filters.channel,
+            "label": filters.label_id,
+            "priority": filters.priority,
+            "sort": params["sort"],
+        },
         "query": _list_query(params)[1:],
         "query_now": urlencode(saved_view_filters_clean(dict(parse_qsl(_list_query(params)[1:])))),
         "saved_views": [(v, saved_view_query(v)) for v in saved_view_list(agent=request_agent(request))],
@@ -203,6 +226,8 @@ def inbox_page(request: HttpRequest, conversation_id: int | None = None) -> Http
         **_list_links(request, params),
         "bulk_agents": User.objects.filter(is_active=True, agent__isnull=False).order_by("username"),
         "is_admin": agent_is_admin(request.user),
+        "sees_everything": agent_sees_everything(request.user),
+        "palette": _palette(request, conversation_id),
     }
     if conversation_id is not None:
         conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
@@ -405,6 +430,34 @@ def bulk(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_POST
+@agent_required
+def macro_apply_view(request: HttpRequest, macro_id: int) -> HttpResponse:
+    """A macro on the open thread or the selected rows (`ids`), from the command palette."""
+    macro = Macro.objects.filter(pk=macro_id).first()
+    if macro is None:
+        return json_error(NotFound("No such macro."))
+    ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit() and len(value) < 12]
+    try:
+        results = macro_apply(macro=macro, conversation_ids=ids, by=request_agent(request))
+    except HubError as error:
+        return json_error(error)
+    return JsonResponse({"ok": True, "results": results})
+
+
+def _palette(request: HttpRequest, conversation_id: int | None) -> dict[str, Any]:
+    """What the command palette offers on this page (static/js/palette.js)."""
+    links = [{"name": "Inbox", "url": "/inbox/"}, {"name": "Reports", "url": "/reports/"}]
+    if agent_sees_everything(request.user):
+        links.append({"name": "Automation rules", "url": "/inbox/settings/rules/"})
+    return {
+        "conversation": conversation_id,
+        "macros": list(Macro.objects.order_by("name").values("id", "name")),
+        "priorities": Conversation.PRIORITY_CHOICES,
+        "links": links,
+    }
+
+
 @require_GET
 @agent_required
 def canned_picker(request: HttpRequest, conversation_id: int) -> HttpResponse:
@@ -463,16 +516,16 @@ def canned_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @agent_required
 def search_page(request: HttpRequest) -> HttpResponse:
-    """Full-text search over every thread the agent may see; each hit opens its thread at the entry."""
-    page = entry_search(
-        user=request.user,
-        query=request.GET.get("q", ""),
-        before=entry_cursor_parse(request.GET.get("before", "")),
-    )
+    """The customers whose name, phone or email matches, then full-text search over every thread the agent may
+    see; each hit opens its thread (at the entry)."""
+    before = entry_cursor_parse(request.GET.get("before", ""))
+    page = entry_search(user=request.user, query=request.GET.get("q", ""), before=before)
     return render(
         request,
         "conversations/search.html",
         {
+            # Customers first (by name, a phone typed any way, an email), then the messages.
+            "customers": customers_find(user=request.user, query=page.query) if before is None else [],
             "page": page,
             "next_cursor": entry_cursor_format(page.next_cursor) if page.next_cursor else "",
             "is_admin": agent_is_admin(request.user),
@@ -537,6 +590,9 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
             )
             if inbox_id.isdigit() and inbox is None:
                 raise NotFound("No such inbox.")
+            template_id = request.POST.get("template", "")
+            if template_id:
+                return _template_reply(request, conversation, template_id, inbox)
             entry = message_send(
                 conversation=conversation,
                 body=body,
@@ -545,6 +601,28 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
                 inbox=inbox,
                 keep_cc=request.POST.get("drop_cc") != "1",
             )
+    except HubError as error:
+        return json_error(error)
+    return JsonResponse({"entry": entry_json(entry.pk)}, status=201)
+
+
+def _template_reply(
+    request: HttpRequest, conversation: Conversation, template_id: str, inbox: Inbox | None
+) -> HttpResponse:
+    """The composer's template form: `template` and a `var_<placeholder>` field for each placeholder."""
+    from channels_adapters.whatsapp_templates import template_send_by_id
+
+    if not template_id.isdigit() or len(template_id) > 12:
+        return json_error(NotFound("No such approved template for this inbox's WhatsApp number."))
+    variables = {key[4:]: str(request.POST.get(key, "")) for key in request.POST if key.startswith("var_")}
+    try:
+        entry = template_send_by_id(
+            conversation=conversation,
+            template_id=int(template_id),
+            variables=variables,
+            author=request_agent(request),
+            inbox=inbox,
+        )
     except HubError as error:
         return json_error(error)
     return JsonResponse({"entry": entry_json(entry.pk)}, status=201)
@@ -564,6 +642,19 @@ def set_status(request: HttpRequest, conversation_id: int) -> HttpResponse:
     except HubError as error:
         return json_error(error)
     return JsonResponse({"ok": True, "status": conversation.status})
+
+
+@require_POST
+@agent_required
+def set_priority(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
+    try:
+        conversation = conversation_set_priority(
+            conversation=conversation, priority=request.POST.get("priority", ""), by=request_agent(request)
+        )
+    except HubError as error:
+        return json_error(error)
+    return JsonResponse({"ok": True, "priority": conversation.priority})
 
 
 def parse_when(value: str) -> datetime | None:
@@ -724,6 +815,8 @@ def profile(request: HttpRequest) -> HttpResponse:
             "error": error,
             "saved": saved,
             "is_admin": agent_is_admin(request.user),
+            "push_devices": list(push_devices(request_agent(request))),
+            "push_previews": push_previews(request_agent(request)),
         },
         status=400 if error else 200,
     )
@@ -879,7 +972,9 @@ def _thread_context(request: HttpRequest, conversation: Conversation) -> dict[st
     channels = [("sms", "SMS"), ("whatsapp", "WhatsApp"), ("email", "Email")]
     if any(identity.kind == "visitor" for identity in identities):
         channels.append(("webchat", "Web chat"))
+    phone_inbox = default_inbox if default_inbox is not None and default_inbox.kind == Inbox.PHONE else None
     return {
+        **_template_picker(request, conversation, phone_inbox, identities),
         "c": conversation,
         "channels": channels,
         "default_channel": reply_default_channel(conversation),
@@ -891,11 +986,44 @@ def _thread_context(request: HttpRequest, conversation: Conversation) -> dict[st
     }
 
 
+def _template_picker(
+    request: HttpRequest, conversation: Conversation, inbox: Inbox | None, identities: list[Any]
+) -> dict[str, Any]:
+    """The composer's WhatsApp templates, with a word when the 24-hour window is closed."""
+    from channels_adapters.outbound import whatsapp_window_open
+    from channels_adapters.whatsapp_templates import template_suggested_values, templates_for
+
+    if inbox is None or not any(identity.kind == "phone" for identity in identities):
+        return {"templates": []}
+    agent = request_agent(request)
+    templates = [
+        {
+            "id": template.pk,
+            "name": template.name,
+            "language": template.language,
+            "body": template.body,
+            "fields": [
+                {"name": name, "value": value}
+                for name, value in template_suggested_values(template, conversation, agent).items()
+            ],
+        }
+        for template in templates_for(inbox)
+    ]
+    if not templates:
+        return {"templates": []}
+    return {
+        "templates": templates,
+        "template_inbox": inbox,
+        "whatsapp_window_open": whatsapp_window_open(conversation),
+    }
+
+
 def _list_cursor(conversations: list[Conversation]) -> str:
     if len(conversations) < 50:
         return ""
     last = conversations[-1]
-    return f"{last.last_activity_at.isoformat()}|{last.pk}"
+    rank = getattr(last, "rank", None)  # sorted by priority: the cursor starts with the rank
+    return f"{'' if rank is None else f'{rank}~'}{last.last_activity_at.isoformat()}|{last.pk}"
 
 
 def _entry_cursor(entries: list[Entry]) -> str:
@@ -913,5 +1041,56 @@ def _parse_pair(value: str) -> tuple[datetime, int] | None:
 
 
 def _parse_list_cursor(value: str) -> ListCursor | None:
-    pair = _parse_pair(value)
-    return ListCursor(*pair) if pair else None
+    rank, _, rest = value.rpartition("~")
+    pair = _parse_pair(rest)
+    if pair is None or (rank and not rank.isdigit()):
+        return None
+    return ListCursor(*pair, rank=int(rank) if rank else None)
+
+
+# --- privacy: erase and export a customer from the panel (docs/privacy.md) ---------------------------
+@require_POST
+@agent_required
+def contact_erase_ui(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Erase this thread's customer (managers and admins, with a reason): the page reloads on the stub."""
+    from privacy.services import contact_erase
+
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
+    try:
+        result = contact_erase(
+            contact=conversation.contact, by=request_agent(request), reason=request.POST.get("reason", "")
+        )
+    except HubError as error:
+        return json_error(error)
+    return JsonResponse({"ok": True, "already": result.already, "redirect": f"/inbox/{conversation.pk}/"})
+
+
+@require_POST
+@agent_required
+def contact_export_ui(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Start an export of everything held about this thread's customer; its page shows the progress."""
+    from privacy.services import contact_export_create
+
+    conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
+    try:
+        job = contact_export_create(contact=conversation.contact, by=request_agent(request))
+    except HubError as error:
+        return json_error(error)
+    return JsonResponse({"ok": True, "redirect": f"/inbox/contact-exports/{job.pk}/"})
+
+
+@require_GET
+@agent_required
+def contact_export_page(request: HttpRequest, contact_export_id: int) -> HttpResponse:
+    """The export's progress bar (polling the API's status) and, once done, its download link."""
+    from privacy.models import ContactExport
+
+    if not agent_sees_everything(request.user):
+        return HttpResponse("Only managers and admins export a customer's data.", status=403)
+    jobs = ContactExport.objects.filter(pk=contact_export_id)
+    if not agent_is_admin(request.user):
+        jobs = jobs.filter(created_by=request.user.pk)
+    job = jobs.first()
+    if job is None:
+        raise Http404("No such export.")
+    return render(request, "privacy/contact_export.html", {"job": job})

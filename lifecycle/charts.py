@@ -27,11 +27,16 @@ def funnel_svg(rows: Sequence[tuple[str, int]], *, width: int = 560) -> SafeStri
     for n, (label, count) in enumerate(rows):
         w = max(2.0, (width - 40) * count / top)
         x, y = (width - w) / 2, n * (bar + gap)
+        text = f"{label} · {count}"
+        # White on the bar when it fits there; dark beside a bar too narrow to hold it, so it stays readable.
+        if w >= len(text) * 8 + 16:
+            place = f'x="{width / 2}" text-anchor="middle" class="funnel-label"'
+        else:
+            place = f'x="{x + w + 6:.1f}" text-anchor="start" class="funnel-label funnel-label-outside"'
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar}" rx="4" fill="{color(n)}" opacity="0.85">'
             f"<title>{escape(label)}: {count}</title></rect>"
-            f'<text x="{width / 2}" y="{y + bar / 2 + 5}" text-anchor="middle" class="funnel-label">'
-            f"{escape(label)} · {count}</text>"
+            f'<text {place} y="{y + bar / 2 + 5}">{escape(text)}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every label is escaped above

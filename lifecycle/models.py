@@ -17,6 +17,14 @@ class Stage(models.Model):
     name = models.CharField(max_length=64)
     position = models.PositiveSmallIntegerField(default=0, help_text="Order along the funnel")
     on_main_line = models.BooleanField(default=True)
+    owner_team = models.ForeignKey(
+        "conversations.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="A contact reaching this stage without an owner is handed to an agent of this team, round robin",
+    )
 
     class Meta:
         ordering = ["-on_main_line", "position", "id"]
@@ -47,6 +55,33 @@ class ContactStage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} in {self.stage_id}"
+
+
+class ContactOwner(models.Model):
+    """Who owns the relationship with a customer, whoever holds their thread today: the lead's next steps are
+    theirs. Handed round robin to the team a stage names (Stage.owner_team), or set by a manager."""
+
+    contact = models.OneToOneField(
+        Contact, on_delete=models.CASCADE, primary_key=True, related_name="ownership"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_contacts",
+    )
+    team = models.ForeignKey(
+        "conversations.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    since = models.DateTimeField()
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "since"], name="contact_owner_since")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} owned by {self.owner_id}"
 
 
 class StageChange(models.Model):

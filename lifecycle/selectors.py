@@ -32,6 +32,7 @@ from config.periods import Period
 from conversations.hours import open_seconds_between
 from conversations.models import Conversation, Entry, Inbox, Team
 from conversations.realtime import Frame
+from conversations.selectors import conversation_visible_to
 from lifecycle import defaults
 from lifecycle.models import ContactStage, Leak, LeakSettings, Stage, StageChange
 
@@ -518,3 +519,77 @@ def _no_followup(now: datetime, thresholds: LeakSettings) -> list[LeakItem]:
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class LeakAlert:
+    """An open leak as the top bar's tray shows it; live ones arrive as `leak.detected` frames."""
+
+    conversation_id: int
+    kind: str
+    title: str
+    text: str
+
+
+def leak_alerts_for(*, user: User, limit: int = 20) -> list[LeakAlert]:
+    """The open leaks on this agent's threads and on the unassigned threads they can see, newest first."""
+    rows = (
+        Leak.objects.filter(resolved_at__isnull=True, conversation__in=conversation_visible_to(user))
+        .filter(Q(conversation__assignee=user) | Q(conversation__assignee__isnull=True))
+        .select_related("conversation__contact")
+        .order_by("-detected_at", "-pk")[:limit]
+    )
+    labels = dict(Leak.KIND_CHOICES)
+    return [
+        LeakAlert(
+            conversation_id=row.conversation_id,
+            kind=row.kind,
+            title=labels[row.kind],
+            text=f"{row.conversation.contact.display_name}: {labels[row.kind].lower()}",
+        )
+        for row in rows
+    ]
+
+
+LEAK_SORTS = {
+    "newest": ("Newest first", lambda leak: (-leak.since.timestamp(), -leak.conversation_id)),
+    "oldest": ("Oldest first", lambda leak: (leak.since.timestamp(), leak.conversation_id)),
+    "reason": ("By reason", lambda leak: (leak.kind_label, -leak.since.timestamp())),
+    "assignee": ("By assignee", lambda leak: (leak.assignee_name or "~", -leak.since.timestamp())),
+}
+
+
+@dataclass(frozen=True)
+class LeakList:
+    """The leaks page: the rows shown, how many there are per reason (before the reason filter), the filters."""
+
+    items: list[LeakItem]
+    total: int
+    counts: list[tuple[str, str, int]]  # (kind, label, count) for every reason
+    teams: list[str]
+    agents: list[tuple[int, str]]
+
+
+def leaks_listed(
+    leaks: list[LeakItem], *, sort: str = "newest", kind: str = "", team: str = "", assignee: str = ""
+) -> LeakList:
+    """Sort and filter the current leaks; counts per reason follow the team and agent filters."""
+    teams = sorted({leak.team_name for leak in leaks if leak.team_name})
+    agents = sorted(
+        {(leak.assignee_id, leak.assignee_name) for leak in leaks if leak.assignee_id}, key=lambda a: a[1]
+    )
+    scoped = [leak for leak in leaks if not team or leak.team_name == team]
+    if assignee == "none":
+        scoped = [leak for leak in scoped if leak.assignee_id is None]
+    elif assignee.isdigit():
+        scoped = [leak for leak in scoped if leak.assignee_id == int(assignee)]
+    counts = [(k, label, sum(1 for leak in scoped if leak.kind == k)) for k, label in Leak.KIND_CHOICES]
+    shown = [leak for leak in scoped if not kind or leak.kind == kind]
+    _, key = LEAK_SORTS.get(sort, LEAK_SORTS["newest"])
+    return LeakList(
+        items=sorted(shown, key=key),
+        total=len(scoped),
+        counts=counts,
+        teams=teams,
+        agents=[(pk, name) for pk, name in agents if pk is not None],
+    )

@@ -69,11 +69,15 @@ def stage_create(*, key: str, name: str, position: int, on_main_line: bool) -> S
     )
 
 
-def stage_update(*, stage: Stage, name: str, position: int, on_main_line: bool) -> Stage:
+def stage_update(
+    *, stage: Stage, name: str, position: int, on_main_line: bool, owner_team: Any = None
+) -> Stage:
+    """`owner_team`: contacts reaching the stage without an owner are handed to one of its agents (None: nobody)."""
     if not name.strip():
         raise ValidationError("A stage needs a name.")
     stage.name, stage.position, stage.on_main_line = name.strip()[:64], position, on_main_line
-    stage.save(update_fields=["name", "position", "on_main_line"])
+    stage.owner_team = owner_team
+    stage.save(update_fields=["name", "position", "on_main_line", "owner_team"])
     return stage
 
 
@@ -184,6 +188,10 @@ def stage_move(
             at=at,
             thread_locked=True,  # event_append has just locked the thread
         )
+        if stage.owner_team_id is not None:
+            from lifecycle.owners import contact_owner_on_stage
+
+            contact_owner_on_stage(contact=contact, stage_name=stage.name, team=stage.owner_team)
     return change
 
 
@@ -516,6 +524,12 @@ def leaks_detect(*, now: datetime | None = None) -> LeakRun:
                 pk__in={row.conversation_id for row in plugged} | {leak.conversation_id for leak in detected}
             ).values_list("pk", "contact_id")
         )
+        plugged_where = {
+            pk: (assignee_id, inbox_id)
+            for pk, assignee_id, inbox_id in Conversation.objects.filter(
+                pk__in={row.conversation_id for row in plugged}
+            ).values_list("pk", "assignee_id", "last_inbound_inbox_id")
+        }
         for row in plugged:
             event_publish(
                 type="leak.plugged",
@@ -523,6 +537,22 @@ def leaks_detect(*, now: datetime | None = None) -> LeakRun:
                 contact_id=contacts.get(row.conversation_id),
                 payload={"leak": row.kind},
                 at=now,
+            )
+            # The alert leaves the trays it may be in: its agent's, its team's, the managers'.
+            assignee_id, inbox_id = plugged_where.get(row.conversation_id, (None, None))
+            groups = [realtime.GROUP_EVERYTHING]
+            if assignee_id is not None:
+                groups.append(realtime.group_agent(assignee_id))
+            if inbox_id is not None:
+                groups.append(realtime.group_inbox(inbox_id))
+            realtime.alert_send(
+                groups=groups,
+                frame={
+                    "seq": 0,
+                    "type": "leak.plugged",
+                    "conversation": row.conversation_id,
+                    "alert": {"kind": row.kind},
+                },
             )
         for leak in detected:
             Leak.objects.create(

@@ -19,3 +19,11 @@ def send_leak_digest() -> bool:
     from lifecycle.services import leaks_digest_send
 
     return leaks_digest_send()
+
+
+@shared_task
+def hand_back_departed_owners() -> int:
+    """Customers of a deactivated owner go to the next agent of the same team (run every minute)."""
+    from lifecycle.owners import owners_hand_back_departed
+
+    return owners_hand_back_departed()

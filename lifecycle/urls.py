@@ -11,4 +11,5 @@ urlpatterns = [
     path("reports/leaks/", views.leaks_page, name="reports-leaks"),
     path("reports/leaks/settings/", views.leak_settings_save, name="reports-leaks-settings"),
     path("inbox/<int:conversation_id>/stage/", views.stage_set, name="inbox-stage"),
+    path("inbox/<int:conversation_id>/owner/", views.owner_set, name="inbox-owner"),
 ]

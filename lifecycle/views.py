@@ -14,18 +14,21 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config import csv_safe
 from config.errors import HubError, ValidationError
-from conversations.models import Inbox
+from conversations.models import Inbox, Team
 from conversations.selectors import agent_is_admin, agent_sees_everything, conversation_visible_to
 from conversations.services import conversation_get_visible
 from conversations.web import agent_required, manager_required
 from lifecycle import charts
 from lifecycle.models import Stage
+from lifecycle.owners import contact_owner_set
 from lifecycle.selectors import (
     BREAKDOWNS,
+    LEAK_SORTS,
     FunnelReport,
     funnel_report,
     leak_settings,
     leaks_current,
+    leaks_listed,
     period_parse,
     stages_ordered,
 )
@@ -129,11 +132,24 @@ def _write_csv(out: csv_safe.SafeWriter, report: FunnelReport) -> None:
 def leaks_page(request: HttpRequest) -> HttpResponse:
     """The contacts falling through right now; an agent sees those of their threads, managers all."""
     manager = agent_sees_everything(request.user)
+    sort = request.GET.get("sort", "newest")
+    sort = sort if sort in LEAK_SORTS else "newest"
+    kind, team, assignee = (request.GET.get(name, "") for name in ("reason", "team", "agent"))
+    listed = leaks_listed(
+        leaks_current(visible=None if manager else conversation_visible_to(request.user)),
+        sort=sort,
+        kind=kind,
+        team=team,
+        assignee=assignee,
+    )
     return render(
         request,
         "lifecycle/leaks.html",
         {
-            "leaks": leaks_current(visible=None if manager else conversation_visible_to(request.user)),
+            "leaks": listed.items,
+            "listed": listed,
+            "sorts": [(key, label) for key, (label, _) in LEAK_SORTS.items()],
+            "current": {"sort": sort, "reason": kind, "team": team, "agent": assignee},
             "manager": manager,
             "thresholds": leak_settings(),
             "inboxes": Inbox.objects.order_by("name") if manager else [],
@@ -197,6 +213,7 @@ def stages_page(request: HttpRequest) -> HttpResponse:
         "lifecycle/stages.html",
         {
             "stages": stages_ordered(),
+            "teams": Team.objects.order_by("name"),
             "admin": admin,
             "is_admin": admin,
             "error": request.GET.get("error", ""),
@@ -219,11 +236,16 @@ def _stages_change(request: HttpRequest) -> None:
     if stage is None:
         raise ValidationError("That stage no longer exists; reload the page.")
     if action == "update":
+        team_id = request.POST.get("owner_team", "")
+        owner_team = Team.objects.filter(pk=int(team_id)).first() if team_id.isdigit() else None
+        if team_id.isdigit() and owner_team is None:
+            raise ValidationError("That team no longer exists; reload the page.")
         stage_update(
             stage=stage,
             name=request.POST.get("name", ""),
             position=_int(request.POST.get("position"), minimum=0),
             on_main_line=main,
+            owner_team=owner_team,
         )
     elif action == "delete":
         target = request.POST.get("move_to", "")
@@ -251,3 +273,32 @@ def stage_set(request: HttpRequest, conversation_id: int) -> HttpResponse:
     except HubError as error:
         return JsonResponse({"error": error.message, "code": error.code}, status=error.status_code)
     return JsonResponse({"ok": True, "stage": stage.key})
+
+
+@require_POST
+@agent_required
+def owner_set(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The customer panel: a manager gives the customer to an agent (or to nobody); an agent takes them."""
+    user = _user(request)
+    conversation = conversation_get_visible(user=user, conversation_id=conversation_id)
+    value = request.POST.get("owner", "")
+    if value == "me":
+        owner: User | None = user
+    elif not agent_sees_everything(user):
+        return JsonResponse(
+            {"error": "Only managers give customers to others.", "code": "forbidden"}, status=403
+        )
+    else:
+        owner = User.objects.filter(pk=int(value), is_active=True).first() if value.isdigit() else None
+        if value and owner is None:
+            return JsonResponse({"error": "No such agent; reload the page.", "code": "invalid"}, status=400)
+    try:
+        contact_owner_set(
+            contact=conversation.contact,
+            owner=owner,
+            by=user,
+            reason="taken" if value == "me" else "set by hand",
+        )
+    except HubError as error:
+        return JsonResponse({"error": error.message, "code": error.code}, status=error.status_code)
+    return JsonResponse({"ok": True, "redirect": f"/inbox/{conversation.pk}/"})

@@ -146,8 +146,13 @@ class SatisfactionResponse(models.Model):
 class AuditLog(models.Model):
     """Agent actions that are not events of one thread (exports, logins); the rest of the trail is the threads."""
 
-    EXPORT, LOGIN = "export", "login"
-    ACTION_CHOICES = [(EXPORT, "Export"), (LOGIN, "Login")]
+    EXPORT, LOGIN, ERASE, RETENTION = "export", "login", "erase", "retention"
+    ACTION_CHOICES = [
+        (EXPORT, "Export"),
+        (LOGIN, "Login"),
+        (ERASE, "Erase a customer"),
+        (RETENTION, "Retention (a policy changed, or data removed by one)"),
+    ]
 
     at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(

@@ -117,7 +117,7 @@ def _zone(inbox: Inbox | None) -> ZoneInfo:
 def followup_schedule(
     *,
     conversation: Conversation,
-    by: User,
+    by: User | None,
     kind: str,
     due_at: datetime,
     body: str,
@@ -125,7 +125,8 @@ def followup_schedule(
     inbox: Inbox | None = None,
     cancel_on_reply: bool = True,
 ) -> ScheduledFollowUp:
-    """A message on the customer's channel, or a reminder to oneself, at `due_at`; refused in the past."""
+    """A message on the customer's channel, or a reminder to oneself, at `due_at`; refused in the past. `by`
+    None is the hub (a rule): it schedules reminders to the thread's team, never messages in its own name."""
     from channels_adapters.outbound import reply_default_channel
 
     if kind not in dict(ScheduledFollowUp.KIND_CHOICES):
@@ -144,7 +145,9 @@ def followup_schedule(
         )
     if due_at - now > FOLLOWUP_HORIZON:
         raise ValidationError("A follow-up can be scheduled at most a year ahead.")
-    if not agent_can_see(by, conversation):
+    if by is None and kind == ScheduledFollowUp.MESSAGE:
+        raise ValidationError("A rule schedules reminders; a message follow-up is an agent's.")
+    if by is not None and not agent_can_see(by, conversation):
         raise PermissionDenied("You cannot see this conversation.")
     if kind == ScheduledFollowUp.MESSAGE:
         channel = channel or reply_default_channel(conversation)
@@ -240,7 +243,7 @@ def _due_claim_and_send(due: QuerySet[Any], send: Callable[[Any], None], limit: 
 
 def _followup_send(followup: ScheduledFollowUp) -> None:
     """Inside the claiming transaction: the message queued (delivered after commit) or the reminder raised."""
-    from channels_adapters.outbound import message_send
+    from channels_adapters.whatsapp_templates import hub_message_send
 
     customer_wrote = Entry.objects.filter(
         conversation=followup.conversation,
@@ -268,10 +271,11 @@ def _followup_send(followup: ScheduledFollowUp) -> None:
     else:
         try:
             with transaction.atomic():
-                followup.entry = message_send(
+                followup.entry = hub_message_send(
                     conversation=followup.conversation,
                     body=followup.body,
                     author=author,
+                    purpose="follow_up",
                     channel=followup.channel or None,
                     inbox=followup.inbox,
                 )
@@ -493,24 +497,25 @@ def surveys_send_due(*, now: datetime | None = None, limit: int = 100) -> int:
 
 
 def _survey_send(survey: SatisfactionSurvey) -> None:
-    from channels_adapters.outbound import message_send
+    from channels_adapters.whatsapp_templates import hub_message_send
 
     conversation = survey.conversation
     reason = ""
     if conversation.status != Conversation.RESOLVED:
         reason = "the conversation was reopened before the question went out"
     elif survey.asked_by is None:
-        reason = "nobody resolved it to sign the question"
+        reason = "nobody handled it, so there is nobody to rate"
     elif survey.channel not in (Entry.SMS, Entry.WHATSAPP, Entry.EMAIL):
         reason = f"questions are not asked on {survey.channel or 'this channel'}"
     if not reason:
-        assert survey.asked_by is not None
         try:
             with transaction.atomic():
-                survey.question = message_send(
+                # The hub asks, not the agent who resolved: no one's reply, no one's first response.
+                survey.question = hub_message_send(
                     conversation=conversation,
                     body=settings.SATISFACTION_QUESTION,
-                    author=survey.asked_by,
+                    author=None,
+                    purpose="satisfaction",
                     channel=survey.channel,
                     inbox=survey.inbox if survey.inbox and not survey.inbox.is_default else None,
                     keep_cc=False,  # the question is for the customer, not everyone they copied

@@ -48,6 +48,7 @@ def hub_settings(settings: Any, tmp_path: Path) -> Any:
     settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
     # Nothing listens here: a test that reaches Twilio without a fake fails loudly instead of going out.
     settings.TWILIO_API_BASE_URL = "http://127.0.0.1:9"
+    settings.TWILIO_CONTENT_BASE_URL = "http://127.0.0.1:9"
     settings.TWILIO_HTTP_TIMEOUT_S = 2.0
     settings.SANDBOX_DIR = tmp_path / "sandbox"
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -178,6 +179,7 @@ def twilio_post(client: Client) -> TwilioPost:
 def fake_twilio(settings: Any) -> Iterator[FakeTwilioServer]:
     server = FakeTwilioServer(ACCOUNT_SID, AUTH_TOKEN).start()
     settings.TWILIO_API_BASE_URL = server.url
+    settings.TWILIO_CONTENT_BASE_URL = server.url
     # The fake listens on 127.0.0.1, which config/safe_http refuses to anyone not named here.
     settings.SAFE_HTTP_ALLOW_LOOPBACK = [server.url.split("//", 1)[1]]
     yield server

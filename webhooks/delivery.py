@@ -91,6 +91,21 @@ def webhook_deliveries_queue(events: Sequence[DomainEvent]) -> None:
         deliveries_nudge_on_commit()
 
 
+def webhook_delivery_queue_one(*, endpoint_id: int, event: DomainEvent) -> bool:
+    """One delivery of `event` to one endpoint, whatever it subscribes to (a rule's "send a webhook"); once
+    per endpoint and event, so a rule and the endpoint's own subscription never send it twice. False when the
+    endpoint is gone or switched off."""
+    if not WebhookEndpoint.objects.filter(pk=endpoint_id, active=True).exists():
+        return False
+    now = timezone.now()
+    WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(endpoint_id=endpoint_id, event_id=event.pk, next_attempt_at=now, created_at=now)],
+        ignore_conflicts=True,
+    )
+    deliveries_nudge_on_commit()
+    return True
+
+
 # --- 2. claiming ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Job:

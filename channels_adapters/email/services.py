@@ -43,7 +43,7 @@ from contacts.services import contact_resolve, contact_surviving, contact_surviv
 from conversations.answers import rating_answered
 from conversations.assignment import conversation_route_inbound
 from conversations.models import Attachment, Conversation, Entry, Inbox
-from conversations.selectors import inbox_visible_to
+from conversations.selectors import inboxes_sendable_by
 from conversations.services import (
     conversation_get_or_create,
     conversation_reopen_for_inbound,
@@ -438,7 +438,7 @@ def email_message_send(
     *,
     conversation: Conversation,
     body: str,
-    author: User,
+    author: User | None,
     inbox: Inbox | None = None,
     keep_cc: bool = True,
     recipient: str = "",
@@ -463,12 +463,14 @@ def email_message_send(
     if inbox is None:
         inbox = latest.inbox if latest is not None and latest.inbox and not latest.inbox.is_default else None
     if inbox is None:
-        inbox = inbox_visible_to(author).filter(kind=Inbox.EMAIL).exclude(address="").order_by("pk").first()
+        inbox = (
+            inboxes_sendable_by(author).filter(kind=Inbox.EMAIL).exclude(address="").order_by("pk").first()
+        )
     if inbox is None or inbox.kind != Inbox.EMAIL or not inbox.address:
         raise ValidationError(
             "Pick the email inbox to answer from: no email inbox is set up for this customer."
         )
-    if not inbox_visible_to(author).filter(pk=inbox.pk).exists():
+    if not inboxes_sendable_by(author).filter(pk=inbox.pk).exists():
         raise ValidationError("You cannot send from that inbox.")
     recipient = recipient or _email_recipient(conversation, latest)
     if not recipient:
@@ -532,7 +534,9 @@ def email_outbound_fields(entry: Entry) -> dict[str, Any]:
         headers["In-Reply-To"] = f"<{email_data.in_reply_to}>"
     if email_data is not None and email_data.references:
         headers["References"] = " ".join(f"<{r}>" for r in email_data.references)
-    headers["Auto-Submitted"] = "no"
+    # RFC 3834: the hub's own answers (a rule's out-of-hours reply) say so, so the other side's auto-responder
+    # does not answer them; an agent's reply is a person's.
+    headers["Auto-Submitted"] = "auto-replied" if entry.data.get("automatic") else "no"
     return {
         "subject": entry.subject,
         "html": email_data.html if email_data else "",

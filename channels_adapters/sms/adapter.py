@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,7 @@ PERMANENT_ERRORS: dict[int, str] = {
     21614: "The customer's number cannot receive SMS (not a mobile number).",
     21617: "The message is longer than Twilio's limit of 1,600 characters.",
     63016: "WhatsApp refused a free-form message outside the 24-hour window; a template is needed.",
+    63049: "Meta chose not to deliver this marketing template to the customer.",
     20003: "Twilio refused the account's credentials.",
 }
 
@@ -121,12 +123,18 @@ class TwilioMessagingAdapter:
                     "from": sender or message.messaging_service_id,
                     "body": message.body,
                     "media_urls": list(message.media_urls),
+                    **({"content_sid": message.content_sid} if message.content_sid else {}),
                     "status_callback": message.status_callback,
                     "reference": message.reference,
                 },
             )
             return SendResult(provider_id=sandbox_id, status="sent", sandbox=True)
-        kwargs: dict[str, Any] = {"to": to, "body": message.body, "status_callback": message.status_callback}
+        kwargs: dict[str, Any] = {"to": to, "status_callback": message.status_callback}
+        if message.content_sid:
+            kwargs["content_sid"] = message.content_sid
+            kwargs["content_variables"] = json.dumps(message.content_variables)
+        else:
+            kwargs["body"] = message.body
         if message.messaging_service_id and not sender:
             kwargs["messaging_service_sid"] = message.messaging_service_id
         else:

@@ -1,4 +1,5 @@
-"""Building Twilio SDK clients: one HTTP client per process, the API host from TWILIO_API_BASE_URL."""
+"""Building Twilio SDK clients: one HTTP client per process, the hosts from TWILIO_API_BASE_URL and
+TWILIO_CONTENT_BASE_URL."""
 
 from __future__ import annotations
 
@@ -26,4 +27,5 @@ def get_http_client() -> TwilioHttpClient:
 def twilio_client(account: ProviderAccount) -> Client:
     client = Client(account.account_id, account.secret, http_client=get_http_client())
     client.api.base_url = settings.TWILIO_API_BASE_URL
+    client.content.base_url = settings.TWILIO_CONTENT_BASE_URL
     return client

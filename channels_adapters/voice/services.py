@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 
 from channels_adapters.base import AdapterError
 from channels_adapters.inbound import inbox_route
-from channels_adapters.outbound import _recipient, outbound_entry_queue, reply_default_inbox
+from channels_adapters.outbound import outbound_entry_queue, recipient_for, reply_default_inbox
 from channels_adapters.registry import get_adapter
 from channels_adapters.voice.adapter import (
     CALL_STATUS_RANK,
@@ -474,7 +474,7 @@ def call_place(*, conversation: Conversation, agent: User, inbox: Inbox | None =
         raise ValidationError("Pick the business number to call from: no inbox with a number is known here.")
     if not inbox_visible_to(agent).filter(pk=inbox.pk).exists():
         raise ValidationError("You cannot call from that inbox.")
-    identity = _recipient(conversation)
+    identity = recipient_for(conversation)
     if identity is None:
         raise ChannelRuleError("This customer has no phone number that can be called.")
     with transaction.atomic():

@@ -38,7 +38,7 @@ from contacts.services import contact_created_publish, contact_resolve, contact_
 from conversations.customers import contact_merge
 from conversations.hours import is_open
 from conversations.models import AgentProfile, Conversation, Entry, Inbox
-from conversations.selectors import inbox_visible_to
+from conversations.selectors import inboxes_sendable_by
 from conversations.services import conversation_get_or_create, entry_touch, event_append
 
 logger = logging.getLogger("hub.webchat")
@@ -718,7 +718,7 @@ def webchat_thread_seen(*, conversation_id: int) -> int:
 
 # --- an agent answers -----------------------------------------------------------------------------------
 def webchat_message_send(
-    *, conversation: Conversation, body: str, author: User, inbox: Inbox | None = None
+    *, conversation: Conversation, body: str, author: User | None, inbox: Inbox | None = None
 ) -> Entry:
     """An agent's reply on web chat: live in the visitor's widget; by email when they left and gave one."""
     from channels_adapters.outbound import outbound_entry_queue
@@ -739,7 +739,7 @@ def webchat_message_send(
         raise ChannelRuleError("This customer has never written through web chat; answer on another channel.")
     if inbox is None or inbox.kind != Inbox.WEBCHAT:
         inbox = _last_webchat_inbox(conversation)
-    if inbox is None or not inbox_visible_to(author).filter(pk=inbox.pk).exists():
+    if inbox is None or not inboxes_sendable_by(author).filter(pk=inbox.pk).exists():
         raise ValidationError("You cannot answer from this customer's web chat inbox.")
     claimed = str((conversation.contact.attributes or {}).get(EMAIL_CLAIM) or "")
     if claimed and not any(visitor_is_present(visitor_id=v) for v in visitors):

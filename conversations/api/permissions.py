@@ -22,3 +22,10 @@ class IsAdminForWrites(BasePermission):
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
         return agent_is_admin(request.user)
+
+
+class IsManagerOrAdmin(BasePermission):
+    message = "Only managers and admins do this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return agent_sees_everything(request.user)

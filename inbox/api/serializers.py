@@ -5,6 +5,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from channels_adapters.models import MessageTemplate
+from channels_adapters.whatsapp_templates import template_placeholders
 from contacts.models import Contact, Identity, Label
 from conversations.models import (
     AgentProfile,
@@ -171,8 +173,38 @@ class EntrySerializer(serializers.ModelSerializer[Entry]):
 
 class MessageCreateSerializer(serializers.Serializer[Any]):
     channel = serializers.ChoiceField(choices=["sms", "whatsapp", "email", "webchat"], required=False)
-    body = serializers.CharField(max_length=20_000, trim_whitespace=True)
+    body = serializers.CharField(max_length=20_000, trim_whitespace=True, required=False)
     inbox = serializers.IntegerField(required=False, min_value=1)
+    template = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="An approved WhatsApp template's id (GET /api/v1/templates/): sent on WhatsApp instead of `body`, "
+        "even outside the 24-hour window",
+    )
+    variables = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=1024),
+        required=False,
+        default=dict,
+        help_text='The template\'s placeholders, e.g. {"1": "Dana"}',
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("template") and not attrs.get("body"):
+            raise serializers.ValidationError({"body": "This field is required."})
+        return attrs
+
+
+class MessageTemplateSerializer(serializers.ModelSerializer[MessageTemplate]):
+    placeholders = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["id", "name", "language", "body", "placeholders", "whatsapp_status", "whatsapp_category"]
+        fields += ["rejection_reason", "synced_at"]
+        read_only_fields = fields
+
+    def get_placeholders(self, template: MessageTemplate) -> list[str]:
+        return template_placeholders(template)
 
 
 class ContactMergeSerializer(serializers.Serializer[Any]):
@@ -374,3 +406,29 @@ class SavedViewSerializer(serializers.ModelSerializer[SavedView]):
         from conversations.saved_views import saved_view_query
 
         return "/inbox/?" + saved_view_query(view)
+
+
+class ContactEraseSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        max_length=300,
+        help_text="Why (the customer asked, a ticket number). The customer's name and addresses are taken out.",
+    )
+
+
+class ContactErasedSerializer(serializers.Serializer[Any]):
+    contact = serializers.IntegerField()
+    already = serializers.BooleanField(
+        help_text="True when the customer had been erased before: nothing changed"
+    )
+    erased_at = serializers.DateTimeField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="What was removed, per kind")
+
+
+class ContactExportSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    state = serializers.CharField(help_text="queued, running, done or failed")
+    percent = serializers.IntegerField()
+    done = serializers.IntegerField(help_text="Entries and files written so far")
+    total = serializers.IntegerField()
+    error = serializers.CharField()
+    download = serializers.CharField(help_text="The zip's URL once done; empty before")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import F, QuerySet
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -13,13 +15,15 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from channels_adapters.models import MessageTemplate
 from channels_adapters.outbound import message_send
 from channels_adapters.start import conversation_start
-from config.errors import NotFound, PermissionDenied
+from channels_adapters.whatsapp_templates import template_send_by_id, templates_for, templates_sync_all
+from config.errors import NotFound, PermissionDenied, ValidationError
 from contacts.addresses import normalize_any
 from contacts.models import Contact, Label
 from conversations.api.pagination import StrictCursorPagination
-from conversations.api.permissions import IsAdminForWrites, IsAgent
+from conversations.api.permissions import IsAdminForWrites, IsAgent, IsManagerOrAdmin
 from conversations.assignment import agent_availability_set, agent_deactivate, conversation_assign_team
 from conversations.bulk import conversations_bulk_apply
 from conversations.canned import canned_list
@@ -40,6 +44,7 @@ from conversations.search import entry_search
 from conversations.selectors import (
     agent_is_admin,
     agent_profile,
+    agent_sees_everything,
     contact_get_visible,
     contact_visible_to,
     entry_cursor_format,
@@ -62,6 +67,9 @@ from inbox.api.serializers import (
     BulkActionSerializer,
     BulkResultSerializer,
     CannedResponseSerializer,
+    ContactErasedSerializer,
+    ContactEraseSerializer,
+    ContactExportSerializer,
     ContactMergeSerializer,
     ContactSerializer,
     ContactUpdateSerializer,
@@ -72,6 +80,7 @@ from inbox.api.serializers import (
     InboxSerializer,
     LabelSerializer,
     MessageCreateSerializer,
+    MessageTemplateSerializer,
     NoteSerializer,
     NotificationSerializer,
     NotificationsReadSerializer,
@@ -79,6 +88,8 @@ from inbox.api.serializers import (
     SearchPageSerializer,
     StatusSerializer,
 )
+from privacy.models import ContactExport
+from privacy.services import contact_erase, contact_export_create
 
 
 def _inbox_given(request: Request, inbox_id: int | None) -> Inbox | None:
@@ -206,6 +217,15 @@ class ContactMessages(generics.GenericAPIView[Entry]):
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         inbox = _inbox_given(request, data.get("inbox"))
+        if data.get("template"):
+            entry = template_send_by_id(
+                conversation=contact.conversation,
+                template_id=data["template"],
+                variables=data["variables"],
+                author=request.user,  # type: ignore[arg-type]
+                inbox=inbox,
+            )
+            return Response(EntrySerializer(entry).data, status=status.HTTP_201_CREATED)
         entry = message_send(
             conversation=contact.conversation,
             body=data["body"],
@@ -214,6 +234,50 @@ class ContactMessages(generics.GenericAPIView[Entry]):
             inbox=inbox,
         )
         return Response(EntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateList(generics.ListAPIView[MessageTemplate]):
+    """WhatsApp templates synced from Twilio's Content API, with their approval; `?inbox=` keeps the approved
+    ones that inbox's number can send."""
+
+    serializer_class = MessageTemplateSerializer
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[OpenApiParameter("inbox", int, required=False)],
+        responses={
+            200: MessageTemplateSerializer(many=True),
+            400: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        inbox_id = str(self.request.query_params.get("inbox", ""))
+        if not inbox_id:
+            return MessageTemplate.objects.order_by("name", "language")
+        if not re.fullmatch(r"-?\d{1,12}", inbox_id):
+            raise ValidationError("inbox: an inbox id (a whole number).")
+        inbox = inbox_visible_to(self.request.user).filter(pk=int(inbox_id)).first()
+        if inbox is None:
+            raise NotFound("No such inbox.")
+        return templates_for(inbox)
+
+
+class TemplateSync(generics.GenericAPIView[MessageTemplate]):
+    serializer_class = MessageTemplateSerializer
+    permission_classes = [IsAgent, IsManagerOrAdmin]
+
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiTypes.OBJECT},
+        description="Read the templates and their approval from Twilio's Content API now (the hub also does "
+        "hourly): per account, how many it holds, or why it could not be read.",
+    )
+    def post(self, request: Request) -> Response:
+        return Response({"accounts": templates_sync_all()})
 
 
 class ContactMerge(generics.GenericAPIView[Contact]):
@@ -366,6 +430,9 @@ class NotificationList(generics.ListAPIView[Notification]):
 
 class NotificationsRead(generics.GenericAPIView[Notification]):
     serializer_class = NotificationsReadSerializer
+    parser_classes = [
+        JSONParser
+    ]  # a form would take one id for a list of them, and an unreadable body all of them
 
     @extend_schema(request=NotificationsReadSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
@@ -541,3 +608,99 @@ class SavedViewList(generics.ListCreateAPIView[SavedView]):
             filters=incoming.validated_data.get("filters", {}),
         )
         return Response(SavedViewSerializer(view).data, status=status.HTTP_201_CREATED)
+
+
+# --- privacy: erase and export a customer (docs/privacy.md) -----------------------------------------
+class ContactErase(generics.GenericAPIView[Contact]):
+    serializer_class = ContactEraseSerializer
+
+    @extend_schema(
+        request=ContactEraseSerializer,
+        responses={200: ContactErasedSerializer, 403: OpenApiTypes.OBJECT},
+        description="Managers and admins: erase the customer's personal data everywhere (addresses, name, "
+        "texts, raw payloads, files, logs); a stub without identifiers keeps the reports' counts. Erasing "
+        "twice changes nothing and says `already`.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        contact = contact_get_visible(request.user, int(pk))
+        incoming = ContactEraseSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        result = contact_erase(contact=contact, by=request.user, reason=incoming.validated_data["reason"])  # type: ignore[arg-type]
+        return Response(
+            ContactErasedSerializer(
+                {
+                    "contact": result.contact_id,
+                    "already": result.already,
+                    "erased_at": result.erased_at,
+                    "counts": result.counts,
+                }
+            ).data
+        )
+
+
+def _export_data(job: ContactExport) -> dict[str, Any]:
+    return ContactExportSerializer(
+        {
+            "id": job.pk,
+            "state": job.state,
+            "percent": job.percent,
+            "done": job.done,
+            "total": job.total,
+            "error": job.error,
+            "download": f"/api/v1/contact-exports/{job.pk}/download/"
+            if job.state == ContactExport.DONE
+            else "",
+        }
+    ).data
+
+
+class ContactExportCreate(generics.GenericAPIView[ContactExport]):
+    serializer_class = ContactExportSerializer
+
+    @extend_schema(
+        request=None,
+        responses={202: ContactExportSerializer},
+        description="Managers and admins: everything held about the customer as one zip of documented JSON "
+        "and their files, built in the background; follow the job until `download` is set.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        contact = contact_get_visible(request.user, int(pk))
+        job = contact_export_create(contact=contact, by=request.user)  # type: ignore[arg-type]
+        job.refresh_from_db()
+        return Response(_export_data(job), status=status.HTTP_202_ACCEPTED)
+
+
+def _contact_export(request: Request, pk: int) -> ContactExport:
+    """A manager's own export (an admin may open anyone's); agents are refused whatever the id."""
+    if not agent_sees_everything(request.user):
+        raise PermissionDenied("Only managers and admins export a customer's data.")
+    jobs = ContactExport.objects.filter(pk=pk)
+    if not agent_is_admin(request.user):
+        jobs = jobs.filter(created_by=request.user.pk)
+    job = jobs.first()
+    if job is None:
+        raise NotFound("No such export.")
+    return job
+
+
+class ContactExportDetail(generics.GenericAPIView[ContactExport]):
+    serializer_class = ContactExportSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(_export_data(_contact_export(request, int(pk))))
+
+
+class ContactExportDownload(generics.GenericAPIView[ContactExport]):
+    serializer_class = ContactExportSerializer
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int) -> FileResponse:
+        job = _contact_export(request, int(pk))
+        if job.state != ContactExport.DONE or not job.file:
+            raise NotFound("This export is not ready.")
+        response = FileResponse(
+            job.file.open("rb"), as_attachment=True, filename=f"customer-export-{job.pk}.zip"
+        )
+        response["Content-Type"] = "application/zip"
+        response["Cache-Control"] = "private, no-store"
+        return response

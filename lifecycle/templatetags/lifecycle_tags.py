@@ -5,7 +5,8 @@ from typing import Any
 from django import template
 
 from conversations.models import Conversation
-from lifecycle.models import ContactStage, Stage
+from conversations.selectors import agent_sees_everything, agents_for_conversation
+from lifecycle.models import ContactOwner, ContactStage, Stage
 
 register = template.Library()
 
@@ -15,3 +16,18 @@ def stage_control(c: Conversation) -> dict[str, Any]:
     """The contact's lifecycle stage in the thread header, and the control that moves it by hand."""
     current = ContactStage.objects.select_related("stage").filter(contact_id=c.contact_id).first()
     return {"c": c, "current": current.stage if current else None, "stages": list(Stage.objects.all())}
+
+
+@register.inclusion_tag("lifecycle/_contact_owner.html", takes_context=True)
+def contact_owner(context: dict[str, Any], c: Conversation) -> dict[str, Any]:
+    """The customer panel's owner: who carries this customer's next steps, and (managers) who should."""
+    user = context["request"].user
+    row = ContactOwner.objects.select_related("owner", "team").filter(contact_id=c.contact_id).first()
+    manager = agent_sees_everything(user)
+    return {
+        "c": c,
+        "ownership": row,
+        "is_owner": row is not None and row.owner_id == user.pk,
+        "manager": manager,
+        "agents": agents_for_conversation(c) if manager else [],
+    }

@@ -110,6 +110,43 @@
     return [Number(el.dataset.sort), Number(el.dataset.entry)];
   }
 
+  // The timeline stays pinned to the newest entry unless the agent scrolled up; then a pill counts
+  // what arrived below and takes them down.
+  let pinned = true;
+  let unseen = 0;
+  const pill = $("new-pill");
+  function atBottom() {
+    return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 48;
+  }
+  function drawPill() {
+    if (!pill) return;
+    pill.hidden = unseen === 0;
+    pill.textContent = unseen + " new";
+  }
+  function toBottom() {
+    if (!timeline) return;
+    timeline.scrollTop = timeline.scrollHeight;
+    pinned = true;
+    unseen = 0;
+    drawPill();
+  }
+  if (timeline) {
+    timeline.addEventListener("scroll", () => {
+      pinned = atBottom();
+      if (pinned && unseen) { unseen = 0; drawPill(); }
+    }, { passive: true });
+    // Images and a resized pane change the height without a scroll: a pinned timeline follows.
+    timeline.addEventListener("load", () => { if (pinned) timeline.scrollTop = timeline.scrollHeight; }, true);
+    if ("ResizeObserver" in window) {
+      new ResizeObserver(() => { if (pinned) timeline.scrollTop = timeline.scrollHeight; }).observe(timeline);
+    }
+    if (pill) pill.addEventListener("click", () => {
+      const reload = timeline.querySelector(".load-newer");
+      toBottom();
+      if (reload) reload.click();
+    });
+  }
+
   function upsertEntry(entry) {
     if (!timeline) return;
     const el = fromHTML(entry.html).querySelector(".entry");
@@ -118,9 +155,9 @@
     if (existing) {
       if (Number(existing.dataset.version) >= Number(entry.version)) return;
       existing.replaceWith(el);
+      if (pinned) timeline.scrollTop = timeline.scrollHeight;
     } else {
       if (timeline.querySelector(".load-newer")) return;  // the newest part is not loaded; scrolling down loads it
-      const stick = nearBottom();
       const [when, id] = sortKey(el);
       let before = null;
       const entries = timeline.querySelectorAll(".entry");
@@ -130,7 +167,8 @@
         before = entries[i];
       }
       timeline.insertBefore(el, before);
-      if (stick) timeline.scrollTop = timeline.scrollHeight;
+      if (pinned) timeline.scrollTop = timeline.scrollHeight;
+      else if (before === null) { unseen += 1; drawPill(); }
     }
     localizeTimes(el);
   }
@@ -139,6 +177,7 @@
     const panel = fromHTML(html).querySelector(".contact-panel");
     const existing = $("contact-panel");
     if (!panel || !existing) return;
+    if (typeof window.hubPanelState === "function" && !window.hubPanelState()) panel.hidden = true;
     existing.replaceWith(panel);
     localizeTimes(panel);
   }
@@ -164,14 +203,58 @@
     }
     existing.replaceWith(header);
     localizeTimes(header);
+    mountMenuPart(header);
   }
+
+  // The header partial carries the thread's own actions (stage, snooze, take…); they live in the More
+  // menu. A redraw replaces them there, except while the agent is filling one in.
+  let pendingPart = null;
+  function mountMenuPart(header) {
+    const slot = $("thread-menu-live");
+    const part = header && header.querySelector("[data-menu-part]");
+    if (!slot || !part) return;
+    const active = document.activeElement;
+    if (active && slot.contains(active) && active.matches("input, select, textarea")) {
+      pendingPart = part;
+      part.remove();
+      return;
+    }
+    pendingPart = null;
+    let focusAgain = null;
+    if (active && slot.contains(active)) {
+      const form = active.closest("form");
+      focusAgain = { action: form && form.getAttribute("action"), name: active.getAttribute("name"), value: active.getAttribute("value") };
+    }
+    slot.replaceChildren(part);
+    localizeTimes(part);
+    if (focusAgain) {
+      const same = [...part.querySelectorAll("button, select, input")].find((el) => {
+        const form = el.closest("form");
+        return (form && form.getAttribute("action")) === focusAgain.action && el.getAttribute("name") === focusAgain.name && el.getAttribute("value") === focusAgain.value;
+      });
+      const fallback = part.querySelector("button, select");
+      if (same || fallback) (same || fallback).focus();
+    }
+  }
+  document.addEventListener("focusout", () => {
+    if (!pendingPart) return;
+    setTimeout(() => {
+      const slot = $("thread-menu-live");
+      if (!pendingPart || !slot || slot.contains(document.activeElement)) return;
+      const part = pendingPart;
+      pendingPart = null;
+      slot.replaceChildren(part);
+      localizeTimes(part);
+    }, 0);
+  });
 
   function confirmed(upto) {
     if (typeof upto === "number") cursor = Math.max(cursor, upto);
   }
 
   // A funnel leak on one of this agent's threads (or their team's): a notice that opens the thread.
-  function showAlert(alert) {
+  function showAlert(alert, conversation) {
+    if (window.hubTray) { window.hubTray.add(alert, conversation); return; }
     let box = $("alerts");
     if (!box) {
       box = document.createElement("div");
@@ -286,11 +369,21 @@
 
   function applyFrame(frame) {
     if (frame.type === "leak.detected" && frame.alert) {
-      showAlert(frame.alert);
+      showAlert(frame.alert, frame.conversation);
+      return;
+    }
+    if (frame.type === "leak.plugged") {
+      if (window.hubTray) window.hubTray.plug(frame.conversation, frame.alert && frame.alert.kind);
       return;
     }
     if (frame.conversation === null && frame.payload) { applyAgentFrame(frame); return; }
     notifyNewMessage(frame);
+    if (frame.type === "contact.erased") {
+      // The customer was erased: what was on the screen is gone from the hub, so it goes from the page too.
+      if (frame.row) upsertRow(frame.row);
+      if (frame.conversation === openConversation) location.reload();
+      return;
+    }
     if (frame.type === "conversation.merged" && frame.into) {
       // The customer was merged into another: their thread lives on there.
       const row = document.querySelector('.conversation-row[data-conversation="' + frame.conversation + '"]');
@@ -449,7 +542,7 @@
           upsertEntry(payload.entry);
           form.querySelector("textarea").value = "";
           typingNow(null);
-          timeline.scrollTop = timeline.scrollHeight;
+          toBottom();
         } else {
           error.textContent = payload.error || "The message could not be sent.";
         }
@@ -486,7 +579,9 @@
         const when = new Date(local.value);
         data.set("snoozed_until", Number.isNaN(when.getTime()) ? local.value : when.toISOString());
       }
+      const fromMenu = form.closest("#thread-menu") !== null;  // a live redraw may replace the form meanwhile
       const { ok, payload } = await post(form.action, data);
+      if (ok && fromMenu && window.hubMenu) window.hubMenu.close();
       if (payload.entry) upsertEntry(payload.entry);
       if (ok && typeof payload.redirect === "string" && payload.redirect.startsWith("/inbox/")) location.assign(payload.redirect);
       if (!ok) window.alert(payload.error || "That did not work.");
@@ -525,8 +620,13 @@
     k: () => moveInList(-1),
     r: () => compose("message"),
     n: () => compose("note"),
-    a: () => { const select = $("assign-select"); if (select) select.focus(); },
+    a: () => {
+      const select = $("assign-select");
+      if (select && window.hubMenu) window.hubMenu.open(select);
+      else if (select) select.focus();
+    },
     e: () => { const button = $("resolve-button"); if (button) button.click(); },
+    m: () => { if (window.hubMenu) window.hubMenu.open(); },
     "/": focusSearch,
     "?": () => { const dialog = $("shortcuts"); if (dialog && !dialog.open) dialog.showModal(); },
   };
@@ -765,6 +865,7 @@
   });
 
   localizeTimes(document);
+  mountMenuPart($("thread-header"));
   if (openConversation) {
     const row = document.getElementById("conv-" + openConversation);
     if (row) row.classList.add("active");
@@ -774,7 +875,8 @@
     // Opened at a search hit or a date: that entry, in the middle of the view.
     focus.classList.add("focused");
     focus.scrollIntoView({ block: "center" });
-  } else if (timeline) timeline.scrollTop = timeline.scrollHeight;
+    pinned = atBottom();
+  } else if (timeline) toBottom();
   // A handle for people and tests debugging the live connection.
   window.hubRealtime = {
     get socket() { return socket; },

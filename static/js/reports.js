@@ -6,7 +6,7 @@
   const bar = document.getElementById("export-progress");
   const percent = document.getElementById("export-percent");
   const message = document.getElementById("export-message");
-  const links = [document.getElementById("export-download"), document.getElementById("export-view")];
+  const links = [document.getElementById("export-download"), document.getElementById("export-view")].filter(Boolean);
 
   async function poll() {
     let status;

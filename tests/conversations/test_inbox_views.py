@@ -33,6 +33,8 @@ def _expected(user, inbox, view: str, status: str) -> list[int]:
         threads = threads.filter(waiting_since__isnull=False)
     elif view == "mentions":
         threads = threads.filter(notifications__recipient=user, notifications__kind="mention").distinct()
+    elif view == "owned":
+        threads = threads.filter(contact__ownership__owner=user)
     return list(threads.order_by("-last_activity_at", "-id").values_list("pk", flat=True))
 
 
@@ -56,6 +58,11 @@ def test_one_inbox_views_follow_every_change_to_a_thread(
     _assert_views_agree(manager_maria, inbox_support, inbox_sales)
 
     conversation_assign(conversation=first, assignee=manager_maria, by=manager_maria)
+    _assert_views_agree(manager_maria, inbox_support, inbox_sales)
+
+    from lifecycle.owners import contact_owner_set
+
+    contact_owner_set(contact=second.contact, owner=manager_maria, by=admin_ada, reason="a big account")
     _assert_views_agree(manager_maria, inbox_support, inbox_sales)
 
     entry_append(

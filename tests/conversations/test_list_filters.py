@@ -115,7 +115,14 @@ def test_the_page_and_the_counts_endpoint_follow_the_filters(threads: Any, alice
     assert f'id="conv-{threads["sms"].pk}"' not in page
     assert 'href="?view=mine&amp;status=all&amp;channel=whatsapp"' in page, "a view keeps the other filters"
     counts = alice_client.get("/inbox/counts/", {"label": threads["vip"].pk}).json()["counts"]
-    assert counts == {"all": "1", "mine": "0", "unassigned": "1", "unanswered": "1", "mentions": "0"}
+    assert counts == {
+        "all": "1",
+        "mine": "0",
+        "unassigned": "1",
+        "unanswered": "1",
+        "mentions": "0",
+        "owned": "0",
+    }
     # The thread leaves the view: the count the page reads again after the frame says so.
     conversation_set_status(conversation=threads["sms"], status="resolved", by=None)
     assert alice_client.get("/inbox/counts/", {"label": threads["vip"].pk}).json()["counts"]["all"] == "0"
@@ -167,3 +174,52 @@ def test_the_api_lists_and_saves_the_agents_own_views(agent_alice: Any, agent_bo
     refused = api.post("/api/v1/views/", {"name": "v" * 10_000}, format="json")
     assert refused.status_code == 400 and "at most 60 characters" in refused.json()["detail"]
     assert [v["name"] for v in api.get("/api/v1/views/").json()] == ["WhatsApp"]
+
+
+@pytest.mark.django_db
+def test_urgent_threads_come_first_when_sorted_by_priority_and_the_next_page_continues_in_order(
+    agent_alice: Any, inbox_support: Any
+) -> None:
+    from conversations.selectors import ListCursor
+
+    priorities = ["low", "urgent", "normal", "high", "urgent", "normal"]
+    made = []
+    for n, priority in enumerate(priorities):
+        thread = sms_in(inbox_support, "hello", phone=f"+1415555020{n}").conversation
+        Conversation.objects.filter(pk=thread.pk).update(priority=priority)
+        made.append(thread)
+    first = conversation_list(user=agent_alice, status="all", sort="priority", limit=3)
+    last = first[-1]
+    rest = conversation_list(
+        user=agent_alice,
+        status="all",
+        sort="priority",
+        limit=10,
+        after=ListCursor(last.last_activity_at, last.pk, rank=last.rank),  # type: ignore[attr-defined]
+    )
+    seen = [c.priority for c in first + rest]
+    assert seen == ["urgent", "urgent", "high", "normal", "normal", "low"]
+    assert len({c.pk for c in first + rest}) == len(made)
+    only_urgent = conversation_list(user=agent_alice, status="all", filters=ListFilters(priority="urgent"))
+    page = Client()
+    page.force_login(agent_alice)
+    html = page.get("/inbox/?status=all&sort=priority").content.decode()
+    assert html.index("priority-urgent") < html.index("priority-high") < html.index("priority-low")
+    assert {c.priority for c in only_urgent} == {"urgent"} and len(only_urgent) == 2
+
+
+@pytest.mark.django_db
+def test_an_agent_sets_a_threads_priority_and_the_thread_says_who(
+    agent_alice: Any, agent_bob: Any, inbox_support: Any
+) -> None:
+    thread = sms_in(inbox_support, "My order is late", phone="+14155550199").conversation
+    alice, bob = Client(), Client()
+    alice.force_login(agent_alice)
+    bob.force_login(agent_bob)
+    assert bob.post(f"/inbox/{thread.pk}/priority/", {"priority": "urgent"}).status_code == 404
+    assert alice.post(f"/inbox/{thread.pk}/priority/", {"priority": "asap"}).status_code == 400
+    assert alice.post(f"/inbox/{thread.pk}/priority/", {"priority": "urgent"}).json()["priority"] == "urgent"
+    thread.refresh_from_db()
+    assert thread.priority == "urgent"
+    said = thread.entries.get(event_type="conversation.priority_changed")
+    assert "set the priority to urgent (was normal)" in said.body and said.author == agent_alice

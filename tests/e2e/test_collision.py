@@ -60,7 +60,8 @@ def test_two_agents_on_one_thread_see_each_other_viewing_and_typing(
     expect(carl.locator(".notification.unread")).to_contain_text("Alice mentioned you")
     expect(alice.locator("#presence")).to_be_hidden(timeout=10_000)
 
-    # Snoozed for an hour with one pick; the header says until when.
+    # Snoozed for an hour with one pick from the thread's "More" menu; the header says until when.
+    alice.click("#more-button")
     alice.select_option("select[data-snooze-preset]", "1h")
     expect(alice.locator("#thread-status")).to_contain_text("Snoozed until", timeout=10_000)
 

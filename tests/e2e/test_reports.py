@@ -80,6 +80,9 @@ def test_an_agent_schedules_a_follow_up_from_the_thread_and_it_is_listed(live_hu
     assert response.status_code == 200
     live_hub.login(page)
     page.locator("#conversation-list .conversation-row", has_text="Any news?").locator("a").click()
+    # The follow-ups live in a dialog opened from the thread's "More" menu.
+    page.click("#more-button")
+    page.get_by_role("button", name="Follow-ups…").click()
     due = timezone.localtime(timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
     page.fill("#followup-form input[name=due_at]", due)
     page.fill("#followup-form textarea[name=body]", "Checking in: did the parcel arrive?")

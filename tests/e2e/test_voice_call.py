@@ -71,6 +71,7 @@ def test_a_simulated_call_rings_goes_to_voicemail_and_is_called_back_live(live_h
     assert played.status == 200 and played.headers["content-type"] == "audio/mpeg"
     assert played.body() == MP3
 
+    page.click("#more-button")  # the thread's other actions live in its "More" menu
     page.click("form.call-back button")
     outbound = page.locator(".entry.kind-call.dir-outbound")
     expect(outbound).to_be_visible(timeout=20_000)

@@ -36,8 +36,15 @@ class FakeTwilioState:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     media_requests: list[dict[str, Any]] = field(default_factory=list)
+    # The Content API's templates (GET /v1/ContentAndApprovals), as Twilio lists them.
+    templates: list[dict[str, Any]] = field(default_factory=list)
     # Served for any recording not in `media` (simulate_call makes up its RecordingSids).
     any_recording: tuple[bytes, str] | None = None
+    # Deleting a message, call or recording: the sids deleted, the ones that answer an error, and the
+    # messages whose body was redacted (POST Body="" to the message).
+    deleted: list[str] = field(default_factory=list)
+    delete_failures: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    redacted: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -116,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path.endswith("/Calls.json"):
             self._call_create(form)
             return
+        if "/Messages/" in path and path.endswith(".json"):
+            self._message_redact(path, form)
+            return
         if not path.endswith("/Messages.json"):
             self._json(404, {"code": 20404, "message": "Not found", "status": 404})
             return
@@ -147,6 +157,10 @@ class _Handler(BaseHTTPRequestHandler):
             "status": "queued",
             "status_callback": form.get("StatusCallback"),
             "media_url": form.get("MediaUrl"),
+            "content_sid": form.get("ContentSid"),
+            "content_variables": json.loads(str(form["ContentVariables"]))
+            if form.get("ContentVariables")
+            else None,
             "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
             "date_sent": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
             "direction": "outbound-api",
@@ -164,6 +178,69 @@ class _Handler(BaseHTTPRequestHandler):
         # A client killed while it waited is gone: Twilio has the message all the same.
         with contextlib.suppress(OSError):
             self._json(201, record)
+
+    def _message_redact(self, path: str, form: dict[str, Any]) -> None:
+        """Updating a message: only redaction (an empty Body) is supported, as on Twilio."""
+        if not self._authorized():
+            self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            return
+        sid = path.rsplit("/", 1)[1].removesuffix(".json")
+        with self.state.lock:
+            self.state.redacted.append(sid)
+            for message in self.state.messages:
+                if message["sid"] == sid and form.get("Body") == "":
+                    message["body"] = ""
+        self._json(200, {"sid": sid, "account_sid": self.state.account_sid, "body": ""})
+
+    def do_DELETE(self) -> None:
+        """Deleting a message, call or recording: 204, or the error set for its sid."""
+        path = urlsplit(self.path).path
+        if not any(f"/{kind}/" in path for kind in ("Messages", "Calls", "Recordings")):
+            self._json(404, {"code": 20404, "message": "Not found", "status": 404})
+            return
+        if not self._authorized():
+            self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            return
+        sid = path.rsplit("/", 1)[1].removesuffix(".json")
+        failure = self.state.delete_failures.get(sid)
+        if failure is not None:
+            status, code, message = failure
+            self._json(status, {"code": code, "message": message, "status": status})
+            return
+        with self.state.lock:
+            self.state.deleted.append(sid)
+            self.state.messages = [m for m in self.state.messages if m["sid"] != sid]
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _content_and_approvals(self, query: str) -> None:
+        """The templates in pages of PageSize, with Twilio's `meta` (the SDK follows next_page_url)."""
+        if not self._authorized():
+            self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            return
+        params = parse_qs(query)
+        size = int(params.get("PageSize", ["50"])[0])
+        page = int(params.get("Page", ["0"])[0])
+        with self.state.lock:
+            items = self.state.templates[page * size : (page + 1) * size]
+            more = len(self.state.templates) > (page + 1) * size
+        base = f"http://{self.headers.get('Host')}/v1/ContentAndApprovals"
+        self._json(
+            200,
+            {
+                "contents": [{"account_sid": self.state.account_sid, **item} for item in items],
+                "meta": {
+                    "page": page,
+                    "page_size": size,
+                    "first_page_url": f"{base}?PageSize={size}&Page=0",
+                    "previous_page_url": None,
+                    "url": f"{base}?PageSize={size}&Page={page}",
+                    "next_page_url": f"{base}?PageSize={size}&Page={page + 1}" if more else None,
+                    "key": "contents",
+                },
+            },
+        )
 
     def _call_create(self, form: dict[str, Any]) -> None:
         """Calls.create: recorded as asked (who to ring, from which number, which TwiML URL and callbacks)."""
@@ -198,6 +275,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
+        if parts.path == "/v1/ContentAndApprovals":
+            self._content_and_approvals(parts.query)
+            return
         if parts.path in self.state.redirects:
             self.state.media_requests.append({"path": parts.path, "auth": self.headers.get("Authorization")})
             self.send_response(307)

@@ -238,3 +238,12 @@ def test_csv_download_defuses_names_a_spreadsheet_would_run(
     assert "'@SUM(1+1)*cmd|' /C calc'!A0" in cells
     assert not [cell for cell in cells if cell[:1] in ("=", "@", "+", "\t", "\r")]
     assert "-" not in {cell[:1] for cell in cells if not cell.lstrip("-").replace(".", "").isdigit()}
+
+
+def test_a_stage_too_narrow_for_its_label_is_labelled_beside_its_bar_in_dark_text() -> None:
+    from lifecycle.charts import funnel_svg
+
+    svg = str(funnel_svg([("Lead", 40), ("Qualified", 0)]))
+    lead, qualified = re.findall(r"<text [^>]*>[^<]*</text>", svg)
+    assert 'class="funnel-label"' in lead and "Lead · 40" in lead  # white, on its wide bar
+    assert "funnel-label-outside" in qualified and "Qualified · 0" in qualified  # dark, beside the bar

@@ -24,7 +24,7 @@ from conversations.services import (
     entry_append,
 )
 from lifecycle.models import Leak, LeakSettings
-from lifecycle.selectors import leaks_current
+from lifecycle.selectors import LeakItem, leaks_current, leaks_listed
 from lifecycle.services import leaks_detect, leaks_digest_send, touchpoint_record
 
 WEEKDAYS_9_TO_5 = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -181,8 +181,12 @@ def test_detection_alerts_the_assigned_agent_once_and_resolves(
         again = leaks_detect(now=ny(16, 9, 40))
     assert again.new == 0 and callbacks == []  # alerted once
     message(conversation, office_inbox, ny(16, 9, 45), direction="outbound")
-    assert leaks_detect(now=ny(16, 9, 50)).resolved == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert leaks_detect(now=ny(16, 9, 50)).resolved == 1
     assert Leak.objects.get().resolved_at == ny(16, 9, 50)
+    plugged = _frame(listener)  # the agent's tray drops the alert
+    assert plugged["type"] == "leak.plugged" and plugged["conversation"] == conversation.pk
+    assert plugged["alert"] == {"kind": "unanswered"}
 
 
 def test_an_unassigned_leak_alerts_the_team(office_inbox: Inbox, django_capture_on_commit_callbacks) -> None:
@@ -251,3 +255,39 @@ def test_only_a_missed_call_or_voicemail_is_a_call_not_returned(inbox_sales: Inb
     entry_append(conversation=conversation, kind="call", direction="inbound", channel="voice", inbox=inbox_sales,
                  created_at=rang, data={"call_outcome": "answered"})  # fmt: skip
     assert kinds(rang + timedelta(hours=2)) == [Leak.UNANSWERED]
+
+
+def test_the_leaks_page_lists_newest_first_counts_each_reason_and_filters(
+    office_inbox: Inbox, manager_maria
+) -> None:
+    older, newer = thread("+14155550142"), thread("+14155550143")
+    message(older, office_inbox, FRIDAY_1630)
+    message(newer, office_inbox, ny(16, 11, 0))
+    client = Client()
+    client.force_login(manager_maria)
+    html = client.get("/reports/leaks/").content.decode()
+    assert html.index(f'data-conversation="{newer.pk}"') < html.index(f'data-conversation="{older.pk}"')
+    assert 'data-reason-count="unanswered">2<' in html and 'data-reason-count="callback">0<' in html
+    html = client.get("/reports/leaks/?sort=oldest").content.decode()
+    assert html.index(f'data-conversation="{older.pk}"') < html.index(f'data-conversation="{newer.pk}"')
+    html = client.get("/reports/leaks/?reason=callback").content.decode()
+    assert f'data-conversation="{older.pk}"' not in html and "None of these." in html
+    assert 'data-reason-count="unanswered">2<' in html, "the counts stay while one reason is shown"
+
+
+def test_leaks_are_filtered_by_reason_team_and_agent() -> None:
+    now = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
+
+    def item(pk: int, kind: str, hours: int, assignee: int | None, team: str) -> LeakItem:
+        return LeakItem(
+            pk, f"C{pk}", kind, now - timedelta(hours=hours), "why", now, assignee, f"A{assignee}", 1, team
+        )
+
+    leaks = [item(1, "unanswered", 5, 7, "Sales"), item(2, "callback", 1, None, "Support"),
+             item(3, "unanswered", 2, 8, "Support")]  # fmt: skip
+    assert [leak.conversation_id for leak in leaks_listed(leaks).items] == [2, 3, 1]
+    listed = leaks_listed(leaks, kind="unanswered", team="Support")
+    assert [leak.conversation_id for leak in listed.items] == [3]
+    assert dict((k, n) for k, _, n in listed.counts)["callback"] == 1
+    assert [leak.conversation_id for leak in leaks_listed(leaks, assignee="none").items] == [2]
+    assert [leak.conversation_id for leak in leaks_listed(leaks, assignee="7").items] == [1]

@@ -62,7 +62,10 @@ def resolved_thread(
     [question] = fake_twilio.wait_for_messages(1)
     assert (question["to"], question["from"]) == ("+14155550142", "+14155550100")
     assert "1 (poor) to 5 (great)" in question["body"]
-    assert SatisfactionSurvey.objects.get().state == "asked"
+    survey = SatisfactionSurvey.objects.get()
+    assert survey.state == "asked"
+    # The hub asks, not Alice: the question is no agent's reply and nobody's first response.
+    assert survey.question.author is None and survey.question.data.get("automatic") is True
     return sms_thread
 
 

@@ -25,8 +25,11 @@ from contacts.models import ContactImport
 from conversations.models import AgentProfile, Attachment, Conversation, Entry, Notification
 from conversations.selectors import realtime_latest_seq
 from events.models import DomainEvent, WebhookDelivery, WebhookEndpoint
+from privacy.models import ContactExport
+from push.models import PushSubscription
 from reports.models import ExportJob
 from reports.services import followup_thank_you_prompt
+from rules.models import Macro, Rule
 from tests.conftest import PUBLIC_BASE_URL, sms_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -41,12 +44,17 @@ ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("post", "conversation", {"body": "a note", "kind": "note"}),
     ],
     "inbox/<int:conversation_id>/status/": [("post", "conversation", {"status": "resolved"})],
+    "inbox/<int:conversation_id>/priority/": [("post", "conversation", {"priority": "urgent"})],
     "inbox/<int:conversation_id>/assign/": [("post", "conversation", {"assignee": "me"})],
     "inbox/<int:conversation_id>/call/": [("post", "conversation", {})],
     "inbox/entries/<int:entry_id>/retry/": [("post", "entry", {})],
     "inbox/entries/<int:entry_id>/identity/": [("post", "email_entry", {})],
     "inbox/<int:conversation_id>/merge/": [("post", "conversation", {"contact": "{other_contact}"})],
+    "inbox/<int:conversation_id>/erase/": [("post", "conversation", {"reason": "The customer asked"})],
+    "inbox/<int:conversation_id>/export/": [("post", "conversation", {})],
+    "inbox/contact-exports/<int:contact_export_id>/": [("get", "contact_export", {})],
     "inbox/<int:conversation_id>/stage/": [("post", "conversation", {"stage": "customer"})],
+    "inbox/<int:conversation_id>/owner/": [("post", "conversation", {"owner": "me"})],
     "inbox/<int:conversation_id>/canned/": [("get", "conversation", {})],
     "inbox/contacts/import/<int:import_id>/": [("get", "import", {})],
     "inbox/<int:conversation_id>/contact/": [
@@ -58,6 +66,10 @@ ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     "api/v1/contacts/<int:pk>/timeline/": [("get", "contact", {})],
     "api/v1/contacts/<int:pk>/messages/": [("post", "contact", {"body": "hi"})],
     "api/v1/contacts/<int:pk>/merge/": [("post", "contact", {"contact": "{other_contact}"})],
+    "api/v1/contacts/<int:pk>/erase/": [("post", "contact", {"reason": "The customer asked"})],
+    "api/v1/contacts/<int:pk>/exports/": [("post", "contact", {})],
+    "api/v1/contact-exports/<int:pk>/": [("get", "contact_export", {})],
+    "api/v1/contact-exports/<int:pk>/download/": [("get", "contact_export", {})],
     "api/v1/contacts/<int:pk>/stage/": [("post", "contact", {"stage": "customer"})],
     "api/v1/contacts/<int:pk>/events/": [("post", "contact", {"type": "purchase", "client_key": "order-1"})],
     "api/v1/inboxes/<int:pk>/": [("get", "inbox", {}), ("patch", "inbox", {"name": "Mine now"})],
@@ -83,6 +95,25 @@ ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     "api/v1/webhooks/<int:pk>/rotate-secret/": [("post", "webhook", {})],
     "api/v1/webhooks/<int:pk>/deliveries/": [("get", "webhook", {})],
     "api/v1/webhook-deliveries/<int:pk>/redeliver/": [("post", "webhook_delivery", {})],
+    "api/v1/rules/<int:pk>/": [
+        ("get", "rule", {}),
+        ("patch", "rule", {"name": "Mine now"}),
+        ("delete", "rule", {}),
+    ],
+    "api/v1/rules/<int:pk>/runs/": [("get", "rule", {})],
+    "api/v1/macros/<int:pk>/": [
+        ("get", "macro", {}),
+        ("patch", "macro", {"name": "Mine now"}),
+        ("delete", "macro", {}),
+    ],
+    "api/v1/macros/<int:pk>/apply/": [("post", "macro", {"conversations": "{conversation}"})],
+    "inbox/macros/<int:macro_id>/apply/": [("post", "macro", {"ids": "{conversation}"})],
+    "inbox/push/devices/<int:device_id>/remove/": [("post", "push_device", {})],
+    "contacts/<int:contact_id>/": [
+        ("get", "contact", {}),
+        ("post", "contact", {"form": "details", "name": "Renamed"}),
+        ("post", "contact", {"form": "identity", "kind": "email", "address": "mine@example.com"}),
+    ],
 }
 # Changing an inbox is for admins, who see every inbox: anyone else is refused before the id is read.
 # So is managing agents: those ids name people, not threads (see NOT_THREAD_SCOPED).
@@ -95,19 +126,35 @@ EXPECTED_STATUS = {
     **{
         (route, "get"): 403
         for route in ROUTES_WITH_IDS
-        if route.startswith(("reports/history/", "reports/exports/"))
+        if route.startswith(
+            ("reports/history/", "reports/exports/", "api/v1/contact-exports/", "inbox/contact-exports/")
+        )
     },
     **{
         (route, method): 403
         for route, calls in ROUTES_WITH_IDS.items()
         for method, _, _ in calls
-        if route.startswith(("api/v1/webhooks/", "api/v1/webhook-deliveries/"))
+        if route.startswith(("api/v1/webhooks/", "api/v1/webhook-deliveries/", "api/v1/rules/"))
     },
+    ("api/v1/macros/<int:pk>/", "patch"): 403,
+    ("api/v1/macros/<int:pk>/", "delete"): 403,
 }
+# Ids of an agent's own things (their devices for Web Push): nobody else reaches them, managers and admins
+# included; the owner does.
+OWNER_ONLY = {"inbox/push/devices/<int:device_id>/remove/"}
 ADMIN_ONLY = {
     "api/v1/inboxes/<int:pk>/",
     "inbox/agents/<int:user_id>/active/",
     "api/v1/agents/<int:pk>/deactivate/",
+}
+
+# Calls whose id names something hub-wide that every agent may use, so no team's id can be hidden: the command
+# palette offers every agent every macro. The threads a macro is applied to travel in the body and are each
+# checked (tests/rules/test_api.py: another team's thread answers 404, as one that does not exist).
+SEEN_BY_EVERY_AGENT = {
+    ("api/v1/macros/<int:pk>/", "get"),
+    ("api/v1/macros/<int:pk>/apply/", "post"),
+    ("inbox/macros/<int:macro_id>/apply/", "post"),
 }
 
 # Id routes whose id does not name a thread or something in one, each with why it needs no thread rule.
@@ -121,6 +168,18 @@ NOT_THREAD_SCOPED = {
         for route in ROUTES_WITH_IDS
         if route.startswith(("api/v1/webhooks/", "api/v1/webhook-deliveries/"))
     },
+    **{
+        route: "a rule's id: hub-wide, seen and written by admins and managers only (403 for anyone else, "
+        "whatever the id)"
+        for route in ROUTES_WITH_IDS
+        if route.startswith("api/v1/rules/")
+    },
+    **{
+        route: "a macro's id: hub-wide, every agent reads and applies macros (SEEN_BY_EVERY_AGENT), only admins "
+        "and managers change them"
+        for route in ROUTES_WITH_IDS
+        if "macros/" in route
+    },
 }
 # What an id names, by the route's parameter (and for `pk` by the route's prefix): the walker uses these.
 ID_KINDS_BY_NAME = {
@@ -128,11 +187,15 @@ ID_KINDS_BY_NAME = {
     "entry_id": "entry",
     "attachment_id": "attachment",
     "job_id": "export_job",
+    "contact_export_id": "contact_export",
     "followup_id": "followup",
     "import_id": "import",
+    "device_id": "push_device",
+    "contact_id": "contact",
 }
 ID_KINDS_BY_PREFIX = {
     "api/v1/contacts/": "contact",
+    "api/v1/contact-exports/": "contact_export",
     "api/v1/inboxes/": "inbox",
     "api/v1/conversations/": "conversation",
 }
@@ -144,6 +207,7 @@ IDS_IN_PARAMETERS = [
     ("post", "inbox/{conversation}/call/", "inbox", {}),
     ("get", "inbox/", "inbox", {"status": "all"}),
     ("get", "inbox/rows/", "inbox", {"status": "all"}),
+    ("post", "contacts/new/", "inbox", {"name": "Lena Fischer", "phone": "+14155550166"}),
     (
         "post",
         "reports/followups/",
@@ -246,6 +310,10 @@ def sales(inbox_sales, agent_bob, manager_maria) -> dict[str, int]:
     # A manager's finished export of it, and a thank-you suggested on it (the reports' ids).
     job = ExportJob.objects.create(created_by=manager_maria, conversation=conversation, state=ExportJob.DONE)
     job.file.save("export.html", ContentFile(b"<p>export</p>"))
+    contact_export = ContactExport.objects.create(
+        created_by=manager_maria, contact=conversation.contact, state=ContactExport.DONE
+    )
+    contact_export.file.save("customer.zip", ContentFile(b"PK\x05\x06" + b"\x00" * 18))
     followup = followup_thank_you_prompt(contact=conversation.contact)
     assert followup is not None
     # A manager's webhook subscription, with a delivery of one of the thread's events.
@@ -258,10 +326,33 @@ def sales(inbox_sales, agent_bob, manager_maria) -> dict[str, int]:
     event = DomainEvent.objects.filter(conversation_id=conversation.pk).order_by("id").first()
     assert event is not None
     webhook_delivery = WebhookDelivery.objects.create(endpoint=webhook, event=event, state="succeeded")
+    # A manager's rule and macro: hub-wide, not Sales' (see SEEN_BY_EVERY_AGENT).
+    rule = Rule.objects.create(
+        name="VIP first",
+        event_type="message.received",
+        conditions=[{"field": "channel", "op": "is", "value": "sms"}],
+        actions=[{"type": "set_priority", "priority": "urgent"}],
+        created_by=manager_maria,
+    )
+    macro = Macro.objects.create(
+        name="Escalate", actions=[{"type": "set_priority", "priority": "high"}], created_by=manager_maria
+    )
+    # Bob's phone, subscribed to Web Push: his own, not even a manager's to remove.
+    device = PushSubscription.objects.create(
+        user=agent_bob,
+        endpoint="https://push.example.com/wpush/v2/bobs-phone",
+        p256dh="B" + "A" * 86,
+        auth="A" * 22,
+        device="Chrome on Android",
+    )
     return {
+        "push_device": device.pk,
+        "rule": rule.pk,
+        "macro": macro.pk,
         "webhook": webhook.pk,
         "webhook_delivery": webhook_delivery.pk,
         "export_job": job.pk,
+        "contact_export": contact_export.pk,
         "followup": followup.pk,
         "import": contact_import.pk,
         "email_entry": email_entry.pk,
@@ -320,14 +411,18 @@ def _snapshot() -> tuple[Any, ...]:
             WebhookEndpoint.objects.order_by("pk").values_list("pk", "url", "active", "secret", "description")
         ),
         list(WebhookDelivery.objects.order_by("pk").values_list("pk", "state", "attempts")),
+        list(PushSubscription.objects.order_by("pk").values_list("pk", "user_id", "endpoint")),
     )
 
 
 CALLS = [(route, n) for route, calls in ROUTES_WITH_IDS.items() for n in range(len(calls))]
+TEAM_CALLS = [(r, n) for r, n in CALLS if (r, ROUTES_WITH_IDS[r][n][0]) not in SEEN_BY_EVERY_AGENT]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("route,n", CALLS, ids=[f"{ROUTES_WITH_IDS[r][n][0]} {r}" for r, n in CALLS])
+@pytest.mark.parametrize(
+    "route,n", TEAM_CALLS, ids=[f"{ROUTES_WITH_IDS[r][n][0]} {r}" for r, n in TEAM_CALLS]
+)
 def test_another_teams_ids_answer_exactly_like_ids_that_do_not_exist(
     route, n, sales, agent_alice, inbox_support
 ) -> None:
@@ -366,8 +461,21 @@ def test_another_teams_inbox_id_in_a_parameter_is_not_found_either(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("route,n", CALLS, ids=[f"{ROUTES_WITH_IDS[r][n][0]} {r}" for r, n in CALLS])
-def test_managers_and_admins_reach_every_one_of_them(route, n, sales, manager_maria, admin_ada) -> None:
+def test_managers_and_admins_reach_every_one_of_them(
+    route, n, sales, manager_maria, admin_ada, agent_bob
+) -> None:
     method, kind, data = ROUTES_WITH_IDS[route][n]
+    if route in OWNER_ONLY:
+        # Not even a manager: their answer is a missing id's; the owner (Bob) reaches it.
+        for other in (manager_maria, admin_ada):
+            refused = _call(_client(route, other), route, method, sales[kind], data, sales)
+            assert refused.status_code == 404
+        response = _call(_client(route, agent_bob), route, method, sales[kind], data, sales)
+        assert response.status_code in (200, 201, 202, 204, 302), (
+            response.status_code,
+            response.content[:300],
+        )
+        return
     # changing an inbox and managing agents are for admins
     user = admin_ada if method == "patch" or route in ADMIN_ONLY else manager_maria
     AgentProfile.objects.filter(user=user).update(phone="+14155550177")  # click-to-call rings it
@@ -425,6 +533,8 @@ def test_every_id_route_answers_another_teams_id_as_one_that_does_not_exist(
         assert kind is not None
         client = _client(route, agent_alice)
         for method in ("get", "post", "patch", "put", "delete"):
+            if (route, method) in SEEN_BY_EVERY_AGENT:
+                continue
             before = _snapshot()
             answers = []
             for object_id in (sales[kind], MISSING):

@@ -25,6 +25,7 @@ from conversations.services import (
     entry_append,
     note_add,
 )
+from lifecycle.models import Stage
 
 DEMO_USERNAME = "alex"
 DEMO_SHOP_USER_ID = "shop-user-1001"  # Dana's id on the demo shop's site
@@ -34,13 +35,17 @@ class Command(BaseCommand):
     help = "Load demo data once (a later run only prints the login)."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from channels_adapters.whatsapp_templates import templates_sync_all
+
         login_file = settings.VAR_DIR / "demo-login.txt"
         if User.objects.filter(username=DEMO_USERNAME).exists():
+            templates_sync_all()  # the inboxes' WhatsApp templates (the sandbox's demo ones), before the first hour
             self._print_login(login_file.read_text().strip() if login_file.exists() else None)
             return
         password = secrets.token_urlsafe(9)
         with transaction.atomic():
             self._load(password)
+        templates_sync_all()
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
         login_file.write_text(f"{DEMO_USERNAME} {password}\n")
         login_file.chmod(0o600)
@@ -202,6 +207,8 @@ class Command(BaseCommand):
             )
         # Sixty more customers over four months, taken some way down the funnel: Reports → Funnel has a shape.
         demo_histories_load(now=now, inboxes=[support_line, sales_line], agents=[alex, sam])
+        # From now on a qualified lead is handed to a salesperson, who owns them whoever answers the thread.
+        Stage.objects.filter(key="qualified").update(owner_team=sales)
 
         # Dana is a logged-in customer of the shop: the shop's user id, for Hub.identify with a valid hash.
         Identity.objects.create(

@@ -6,11 +6,12 @@ import io
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.core.management import call_command
 
 from channels_adapters.email.services import email_store
@@ -18,6 +19,7 @@ from channels_adapters.models import InboundEvent
 from channels_adapters.tasks import process_inbound_event
 from conversations.models import Entry, Inbox, Team
 from tests import factories
+from tests.live import free_port
 
 EMAIL_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "email"
 SUPPORT_EMAIL = "support@shoes.example"
@@ -82,3 +84,27 @@ def run_worker(django_capture_on_commit_callbacks: Any) -> Callable[[InboundEven
         return event.entry
 
     return run
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server(settings: Any) -> Iterator[Sink]:
+    """A real SMTP server on a spare port; the hub's SMTP backend delivers to it."""
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_SANDBOX = False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    yield sink
+    controller.stop()

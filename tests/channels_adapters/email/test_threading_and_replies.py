@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from email import policy
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from channels_adapters.email.tokens import reply_address_verify
 from contacts.models import Identity
 from conversations.models import Entry
 from tests.channels_adapters.email.conftest import SUPPORT_EMAIL, eml
-from tests.live import free_port
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp_server(settings: Any) -> Iterator[Sink]:
-    """A real SMTP server on a spare port; the hub's SMTP backend delivers to it."""
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_SANDBOX = False
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = False
-    yield sink
-    controller.stop()
 
 
 def reply(client: Any, conversation_id: int, body: str, capture: Any, **extra: str) -> Any:

@@ -70,6 +70,9 @@ async def test_a_visitor_writes_and_the_message_lands_in_the_lifetime_thread_onc
     )
     assert (entry.channel, entry.direction, entry.inbox.name) == ("webchat", "inbound", "Shop chat")
     assert await sync_to_async(InboundEvent.objects.filter(kind="webchat").count)() == 1
+    # Agents read a name they can say, not the visitor's 32-character id, until the visitor gives theirs.
+    name = await sync_to_async(lambda: conversation.contact.display_name)()
+    assert name == f"Web visitor {conversation.contact_id}" and welcome["visitor"] not in name
 
 
 async def test_a_returning_visitor_and_a_second_tab_see_the_whole_conversation(

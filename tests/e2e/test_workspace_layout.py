@@ -94,7 +94,9 @@ def test_the_timeline_owns_the_screen_and_follows_live_updates(live_hub, page: P
     assert page.evaluate(NO_SIDEWAYS_SCROLL), f"the inbox scrolls sideways at {size}"
     expect(page.get_by_role("button", name="Log out")).to_be_in_viewport()
     header = page.locator("#thread-header")
-    header_height = header.bounding_box()["height"]  # type: ignore[index]
+    expect(header).to_be_visible()
+    # Measured in the page: a live update may redraw the header, and the locator waits for the new one.
+    header_height = header.evaluate("(element) => element.getBoundingClientRect().height")
     assert header_height < 60, f"the thread header is {header_height}px tall: one line expected"
 
     expect(page.locator("#tray-count")).to_have_text("1")

@@ -14,6 +14,7 @@ from django.test import Client
 
 from channels_adapters.models import InboundEvent
 from channels_adapters.webchat.identity import user_hash, visitor_token_new
+from config import throttling
 from contacts.models import Contact, Identity
 from conversations.models import Entry, Inbox
 from tests import factories, webchat
@@ -173,9 +174,11 @@ async def test_messages_over_the_size_limit_are_refused_with_a_message(visitor_f
 
 
 async def test_a_visitor_over_the_rate_limit_is_refused_and_loses_nothing_it_was_told_was_sent(
-    visitor_for, settings
+    visitor_for, settings, monkeypatch
 ) -> None:
     settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "webchat_visitor": "3/min", "webchat_ip": "5/min"}
+    # One fixed minute: a slow run that crossed into the next window would start the counts afresh.
+    monkeypatch.setattr(throttling, "clock", lambda: 1_800_000_030.0)
     visitor = visitor_for()
     assert await visitor.connect()
     await visitor.hello()

@@ -277,10 +277,11 @@ def rules_take(events: Sequence[DomainEvent]) -> None:
         if event.conversation_id is None or not candidates:
             continue
         # First what the event says by itself, in memory; the threads are read only for the rules left.
+        view = _EventView(event)
         candidates = [
             (rule_id, conditions)
             for rule_id, conditions in candidates
-            if all(_holds_on_event(condition, event) is not False for condition in conditions)
+            if all(_holds_on_event(condition, view) is not False for condition in conditions)
         ]
         if candidates:
             pending.append((_Facts(event), candidates))
@@ -390,9 +391,9 @@ class _Facts:
     def preload(batch: Sequence[_Facts], fields: set[str]) -> None:
         """The threads of a batch of events and what the conditions in `fields` read of them, in one
         statement for the whole batch (the dispatcher's; the worker reads each fact exactly, when asked)."""
-        threads = Conversation.objects.select_related("contact", "team").filter(
-            pk__in={facts.event.conversation_id for facts in batch}
-        )
+        threads = Conversation.objects.filter(pk__in={facts.event.conversation_id for facts in batch})
+        if fields & {"label", "attribute"}:  # the only conditions that read the customer's row
+            threads = threads.select_related("contact")
         if "stage" in fields:
             stage = ContactStage.objects.filter(contact_id=OuterRef("contact_id")).values("stage__key")[:1]
             threads = threads.annotate(stage_key=Subquery(stage))
@@ -521,27 +522,46 @@ def _loop_guard(run: RuleRun, conversation: Conversation) -> str:
 EVENT_FIELDS = {"channel", "inbox", "text", "automatic"}  # answered by a message's event alone
 
 
-def _holds_on_event(condition: dict[str, Any], event: DomainEvent) -> bool | None:
+class _EventView:
+    """What conditions read of one event by itself, worked out once for all the rules that ask."""
+
+    __slots__ = ("_folded", "payload", "type")
+
+    def __init__(self, event: DomainEvent) -> None:
+        self.type = event.type
+        self.payload: dict[str, Any] = event.payload if isinstance(event.payload, dict) else {}
+        self._folded: str | None = None
+
+    def folded(self) -> str:
+        if self._folded is None:
+            self._folded = str(self.payload["body"]).casefold()
+        return self._folded
+
+
+def _holds_on_event(condition: dict[str, Any], event: DomainEvent | _EventView) -> bool | None:
     """A condition the event answers from its own payload, as it was then; None when the thread must."""
+    view = event if isinstance(event, _EventView) else _EventView(event)
     field_name, op, value = condition.get("field"), condition.get("op"), condition.get("value")
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    if field_name == "text" and isinstance(payload.get("body"), str):
-        text = payload["body"]
+    payload = view.payload
+    if field_name == "text":
+        if not isinstance(payload.get("body"), str):
+            return None
         if op == "matches":
-            return _pattern(str(value)).search(text) is not None
-        found = str(value).casefold() in text.casefold()
+            return _pattern(str(value)).search(payload["body"]) is not None
+        found = str(value).casefold() in view.folded()
         return found if op == "contains" else not found
-    if field_name == "automatic" and event.type == "message.received":
-        return bool(payload.get("automatic")) == bool(value)
-    known = {
-        "channel": "channel",
-        "inbox": "inbox",
-        "priority": "priority" if event.type == "conversation.priority_changed" else "",
-    }.get(str(field_name), "")
-    if known and known in payload:
-        same = str(payload[known]) == str(value)
-        return same if op == "is" else not same
-    return None
+    if field_name == "automatic":
+        return bool(payload.get("automatic")) == bool(value) if view.type == "message.received" else None
+    if field_name == "channel" or field_name == "inbox":
+        key = field_name
+    elif field_name == "priority" and view.type == "conversation.priority_changed":
+        key = "priority"
+    else:
+        return None
+    if key not in payload:
+        return None
+    same = str(payload[key]) == str(value)
+    return same if op == "is" else not same
 
 
 @functools.lru_cache(maxsize=512)

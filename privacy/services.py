@@ -220,8 +220,11 @@ def _thread_erase(
     Attachment.objects.filter(pk__in=[a.pk for a in attachments]).delete()
     inbound = InboundEvent.objects.filter(entry_id__in=entry_ids)
     counts["inbound_events"] = _inbound_empty(inbound, files)
+    # An agent's own frames (a mention's notification quotes the note) name the thread only in their payload.
     counts["realtime_events"] = RealtimeEvent.objects.filter(
-        Q(conversation=thread) | Q(entry_id__in=entry_ids)
+        Q(conversation=thread)
+        | Q(entry_id__in=entry_ids)
+        | Q(agent__isnull=False, payload__conversation=thread.pk)
     ).delete()[0]
     Notification.objects.filter(conversation=thread).delete()
     ScheduledFollowUp.objects.filter(conversation=thread).update(body="", reason="")
@@ -387,7 +390,9 @@ def entry_redact(*, entry: Entry, by: User) -> RedactionResult:
         thread = Conversation.objects.select_for_update().get(pk=entry.conversation_id)
         locked = Entry.objects.select_for_update().get(pk=entry.pk)
         if locked.kind == Entry.EVENT:
-            raise ValidationError("Only a message, a note or a call can be redacted; this is the hub's own record.")
+            raise ValidationError(
+                "Only a message, a note or a call can be redacted; this is the hub's own record."
+            )
         if (locked.data or {}).get("redacted"):
             return RedactionResult(locked, True)
         now = timezone.now()

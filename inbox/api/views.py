@@ -646,7 +646,7 @@ class EntryRedact(generics.GenericAPIView[Entry]):
         request=None,
         responses={200: EntrySerializer, 404: OpenApiTypes.OBJECT},
         description="Redact one message, note or call (a card number in a text): its body becomes "
-        "\"redacted by <agent>\"; its attachments, raw payload and search index entry follow. Any agent who can "
+        '"redacted by <agent>"; its attachments, raw payload and search index entry follow. Any agent who can '
         "see the thread may redact (404 otherwise); redacting twice changes nothing "
         "(`X-Already-Redacted: true`).",
     )

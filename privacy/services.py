@@ -96,6 +96,9 @@ def _contact_erase(*, contact: Contact, by: User | None, reason: str) -> Erasure
     files: list[str] = []
     with transaction.atomic():
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        while contact.merged_into_id is not None:
+            # Merged while this erasure waited for the lock: the survivor is the same person, with their data.
+            contact = Contact.objects.select_for_update().get(pk=contact.merged_into_id)
         done = ContactErasure.objects.filter(contact=contact).first()
         if done is not None:
             return ErasureResult(contact.pk, True, done.erased_at, dict(done.counts))
@@ -652,11 +655,21 @@ def contact_export_run(*, job_id: int) -> ContactExport | None:
             ContactExport.objects.filter(pk=job_id).update(done=done, total=total)
 
         data = contact_export_zip(contact=job.contact, progress=progress)
-        job.file.save(f"customer-{job.contact.pk}-export-{job.pk}.zip", ContentFile(data), save=False)
-        job.state, job.finished_at = ContactExport.DONE, timezone.now()
-        ContactExport.objects.filter(pk=job_id).update(
-            state=job.state, finished_at=job.finished_at, file=job.file.name
-        )
+        with transaction.atomic():
+            # An erasure that ran while the zip was built wins: it deleted this job, and no file is written.
+            # One that comes after waits for this lock, then deletes the job with its file.
+            Contact.objects.select_for_update().filter(pk=job.contact.pk).first()
+            if (
+                not ContactExport.objects.filter(pk=job_id).exists()
+                or ContactErasure.objects.filter(contact_id=job.contact.pk).exists()
+            ):
+                logger.info("Customer export %s dropped: the customer was erased meanwhile", job_id)
+                return None
+            job.file.save(f"customer-{job.contact.pk}-export-{job.pk}.zip", ContentFile(data), save=False)
+            job.state, job.finished_at = ContactExport.DONE, timezone.now()
+            ContactExport.objects.filter(pk=job_id).update(
+                state=job.state, finished_at=job.finished_at, file=job.file.name
+            )
         audit_record(
             actor=job.created_by,
             action=AuditLog.EXPORT,

@@ -25,6 +25,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from channels_adapters.email.services import email_store
+from channels_adapters.outbound import message_send
 from channels_adapters.webchat.identity import visitor_token_new
 from channels_adapters.webchat.services import webchat_message_store, webchat_upload_store
 from contacts.models import Contact, Identity
@@ -260,6 +261,14 @@ def test_an_erased_customer_is_nowhere_in_any_wire_form_and_the_reports_count_th
     thread = contact.conversation
     note_add(conversation=thread, author=agent_alice, body=f"@agent_carl Dana {PHONE} {EMAIL} said {PHRASE}")
 
+    # And the agent's answer by SMS, through Twilio (the fake one).
+    reply = message_send(
+        conversation=thread, body=f"Noted: {PHRASE}", author=agent_alice, channel="sms", inbox=inbox_support
+    )
+
+    reply.refresh_from_db()
+    assert reply.delivery_status == "sent" and reply.provider_id.startswith("SM")
+
     kinds = set(thread.entries.exclude(kind="event").values_list("kind", "channel"))
     assert kinds >= {
         ("message", "sms"),
@@ -284,4 +293,8 @@ def test_an_erased_customer_is_nowhere_in_any_wire_form_and_the_reports_count_th
     assert response.status_code == 200, response.content
 
     assert _everywhere(log_lines) == [], "\n".join(_everywhere(log_lines))
+    sent_sid = reply.provider_id
+    reply.refresh_from_db()
+    assert {"SM" + "1" * 32, sent_sid} <= set(fake_twilio.state.deleted)  # Twilio's copies too
+    assert reply.provider_id == ""
     assert _counts() == before

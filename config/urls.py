@@ -59,6 +59,7 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/call/", inbox_views.call_back, name="inbox-call"),
     path("inbox/profile/", inbox_views.profile, name="inbox-profile"),
     path("inbox/entries/<int:entry_id>/retry/", inbox_views.retry_entry, name="inbox-entry-retry"),
+    path("inbox/entries/<int:entry_id>/redact/", inbox_views.redact_entry, name="inbox-entry-redact"),
     path("inbox/entries/<int:entry_id>/identity/", inbox_views.identity_accept, name="inbox-entry-identity"),
     path("inbox/<int:conversation_id>/merge/", inbox_views.merge, name="inbox-merge"),
     path("inbox/<int:conversation_id>/erase/", inbox_views.contact_erase_ui, name="inbox-contact-erase"),

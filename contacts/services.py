@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.text import name_clean
 from contacts import addresses
-from contacts.models import AttributeDefinition, Contact, Identity, Label
+from contacts.models import AttributeDefinition, Contact, Identity, Label, Suppression, suppression_key
 from events.services import event_publish
 
 
@@ -121,18 +121,27 @@ def identities_scope_to_site(*, identities: Any, site_id: int) -> tuple[int, lis
 def identity_set_opt_out(*, identity: Identity, opted_out: bool, at: datetime | None = None) -> bool:
     """Record an SMS opt-out (STOP) or opt-in (START) made at `at`. Returns whether anything changed.
 
-    A keyword older than the last one applied changes nothing, so STOP and START processed out of order
-    leave the customer's latest wish in force.
+    The opt-out is a Suppression of the number (a keyed hash), not a flag on this identity: it outlives an
+    erasure and holds for every contact sharing the number. A keyword older than the last one applied to this
+    identity changes nothing, so STOP and START processed out of order leave the customer's latest wish.
     """
     at = at or timezone.now()
     if identity.opt_changed_at is not None and at < identity.opt_changed_at:
         return False
     identity.opt_changed_at = at
-    changed = opted_out != (identity.opted_out_at is not None)
-    if changed:
-        identity.opted_out_at = at if opted_out else None
-    identity.save(update_fields=["opted_out_at", "opt_changed_at"])
-    return changed
+    identity.save(update_fields=["opt_changed_at"])
+    return suppression_set(channel=Suppression.SMS, address=identity.address, suppressed=opted_out, at=at)
+
+
+def suppression_set(*, channel: str, address: str, suppressed: bool, at: datetime | None = None) -> bool:
+    """Suppress `address` (normalized) on `channel`, or lift its suppression. Returns whether it changed."""
+    key = suppression_key(channel=channel, address=address)
+    if not suppressed:
+        return Suppression.objects.filter(channel=channel, key=key).delete()[0] > 0
+    _, created = Suppression.objects.get_or_create(
+        channel=channel, key=key, defaults={"created_at": at or timezone.now()}
+    )
+    return created
 
 
 def verified_identity(normalized: addresses.NormalizedAddress) -> Identity | None:

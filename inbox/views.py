@@ -837,6 +837,22 @@ def retry_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 @require_POST
 @agent_required
+def redact_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """The thread's "Redact…" on one message: its text becomes "redacted by <agent>" (docs/privacy.md)."""
+    from privacy.services import entry_redact
+
+    entry = entry_visible_to(request.user).filter(pk=entry_id).first()
+    if entry is None:
+        raise Http404("No such entry.")
+    try:
+        result = entry_redact(entry=entry, by=request_agent(request))
+    except HubError as error:
+        return json_error(error)
+    return JsonResponse({"entry": entry_json(result.entry.pk), "already": result.already})
+
+
+@require_POST
+@agent_required
 def identity_accept(request: HttpRequest, entry_id: int) -> HttpResponse:
     """The agent adds the new address an email came from to the customer."""
     from channels_adapters.email.services import identity_suggestion_accept

@@ -26,3 +26,6 @@ def _stages_seed(using: str = "default", **kwargs: Any) -> None:
 
     if not Stage.objects.using(using).exists():
         stages_seed()
+    from lifecycle.scores import lead_score_weights_seed
+
+    lead_score_weights_seed()

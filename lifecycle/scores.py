@@ -5,7 +5,9 @@ Each contact's signals are kept per signal (`LeadSignal`: how often, when last, 
 score (`LeadScore`) is the weighted sum, written in a form the clock does not stale (see the model). So:
 
 - an event touches one contact's rows, in the publisher's transaction (lifecycle.subscribers);
-- a weight change rewrites every score in one INSERT ... SELECT ... GROUP BY, never a loop per contact;
+- a weight change moves every score that holds the signal by the difference, in one UPDATE ... FROM (a score
+  is linear in the weights), never a loop per contact; `lead_scores_recompute` rewrites them all from the
+  signals in one INSERT ... SELECT ... GROUP BY (the command's, and the check the tests make);
 - sorting and filtering by the score now is SQL over two columns and one decay factor.
 
 A half-life change (LEAD_SCORE_HALF_LIFE_DAYS) changes what the stored masses mean: run
@@ -129,12 +131,20 @@ def lead_score_weights_set(*, weights: Mapping[str, Any], replace: bool = False)
         key = signal_validate(signal)
         clean[key] = points_validate(key, points)
     with transaction.atomic():
+        # The weights row by row under a lock, so two admins saving at once apply their changes in turn.
+        before = dict(LeadScoreWeight.objects.select_for_update().values_list("signal", "points"))
         if replace:
             LeadScoreWeight.objects.exclude(signal__in=list(clean)).delete()
         for key, points in clean.items():
             LeadScoreWeight.objects.update_or_create(signal=key, defaults={"points": points})
-        lead_scores_recompute()
-    return lead_score_weights()
+        after = lead_score_weights()
+        changed = {
+            key: after.get(key, 0) - before.get(key, 0)
+            for key in set(before) | set(after)
+            if after.get(key, 0) != before.get(key, 0)
+        }
+        lead_scores_reweigh(deltas=changed)
+    return after
 
 
 # --- folding the events -----------------------------------------------------------------------------
@@ -292,23 +302,49 @@ def lead_score_recompute(*, contact_id: int) -> None:
             LeadScore.objects.filter(contact_id=contact_id).delete()
 
 
+def lead_scores_reweigh(*, deltas: Mapping[str, int]) -> int:
+    """Weights changed by `deltas` (signal -> new points - old points): every score holding one of those signals
+    moves by exactly that much, in one UPDATE ... FROM over the signal rows concerned. A score is linear in
+    the weights, so this is the full recompute's result without reading the signals that did not change.
+    Returns how many contacts' scores changed."""
+    if not deltas:
+        return 0
+    score = connection.ops.quote_name(LeadScore._meta.db_table)
+    signal = connection.ops.quote_name(LeadSignal._meta.db_table)
+    values = ", ".join(["(%s, %s)"] * len(deltas))
+    params: list[Any] = []
+    for key, delta in deltas.items():
+        params += [key, delta]
+    sql = (
+        f"WITH changed (signal, delta) AS (VALUES {values}), "  # noqa: S608 (our tables; values are parameters)
+        "moved AS (SELECT s.contact_id, "
+        "SUM(CASE WHEN s.decays THEN c.delta * s.mass ELSE 0 END) AS dm, "
+        "SUM(CASE WHEN s.decays THEN 0 ELSE c.delta * s.count END) AS df "
+        f"FROM {signal} s JOIN changed c ON c.signal = s.signal GROUP BY s.contact_id) "
+        f"UPDATE {score} SET mass = mass + moved.dm, fixed = fixed + moved.df, computed_at = %s "
+        f"FROM moved WHERE moved.contact_id = {score}.contact_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, timezone.now()])
+        return int(cursor.rowcount)
+
+
 def lead_scores_recompute() -> int:
     """Every contact's score from its signals and the weights as they are now: one statement, set-based."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_recompute_sql(""), [REPLY, timezone.now()])
         count = cursor.rowcount
-        LeadScore.objects.exclude(contact_id__in=LeadSignal.objects.values("contact_id")).delete()
+        # No sweep for scores left without signals: whatever removes a contact's last signal (a merge, an
+        # unmerge) recomputes that contact, which deletes its score.
     return int(count)
 
 
-def scores_annotate(
-    queryset: QuerySet[Any], *, prefix: str = "", now: datetime | None = None
-) -> QuerySet[Any]:
-    """Annotate `score_now` (a number, null for a contact with none) on a queryset whose `prefix` leads to a
-    LeadScore ("contact__lead_score__" from a Conversation, "lead_score__" from a Contact, "" on LeadScore)."""
+def score_expression(*, prefix: str = "contact__lead_score__", now: datetime | None = None) -> Any:
+    """The score now as SQL (null for a contact with none), for rows whose `prefix` leads to a LeadScore
+    ("contact__lead_score__" from a Conversation, "lead_score__" from a Contact, "" on LeadScore itself)."""
     now = now or timezone.now()
     silent = LeadScoreWeight.objects.filter(signal=SILENT).values_list("points", flat=True).first() or 0
-    expression = ExpressionWrapper(
+    return ExpressionWrapper(
         F(f"{prefix}mass") * Value(decay_factor(now))
         + F(f"{prefix}fixed")
         + Case(
@@ -317,7 +353,13 @@ def scores_annotate(
         ),
         output_field=FloatField(),
     )
-    annotated: QuerySet[Any] = queryset.annotate(score_now=expression)
+
+
+def scores_annotate(
+    queryset: QuerySet[Any], *, prefix: str = "", now: datetime | None = None
+) -> QuerySet[Any]:
+    """Annotate `score_now` on a queryset (see score_expression for `prefix`)."""
+    annotated: QuerySet[Any] = queryset.annotate(score_now=score_expression(prefix=prefix, now=now))
     return annotated
 
 
@@ -408,7 +450,7 @@ def lead_scores_of(contact_ids: Iterable[int], *, now: datetime | None = None) -
 # --- the whole stream again -------------------------------------------------------------------------
 def lead_scores_rebuild(*, batch: int = 5000) -> int:
     """Fold every contact's signals again from the domain event stream (after a half-life change, or to
-    check): set-based per signal family where it can be, one pass over the events otherwise."""
+    check): one pass over the events, then every score in one statement."""
     from events.models import DomainEvent
 
     with transaction.atomic():

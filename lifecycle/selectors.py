@@ -3,7 +3,7 @@ and the live list of leaks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from conversations.realtime import Frame
 from conversations.selectors import conversation_visible_to
 from lifecycle import defaults
 from lifecycle.models import ContactStage, Leak, LeakSettings, Stage, StageChange
+from lifecycle.scores import lead_scores_of
 
 MAX_PERIOD_DAYS = 3 * 366
 DEFAULT_PERIOD_DAYS = 90
@@ -327,6 +328,7 @@ class LeakItem:
     assignee_name: str = ""
     inbox_id: int | None = None
     team_name: str = ""
+    score: int | None = None  # the customer's lead score now (filled by leaks_listed)
 
     @property
     def kind_label(self) -> str:
@@ -556,6 +558,10 @@ LEAK_SORTS = {
     "oldest": ("Oldest first", lambda leak: (leak.since.timestamp(), leak.conversation_id)),
     "reason": ("By reason", lambda leak: (leak.kind_label, -leak.since.timestamp())),
     "assignee": ("By assignee", lambda leak: (leak.assignee_name or "~", -leak.since.timestamp())),
+    "score": (
+        "Best leads first",
+        lambda leak: (leak.score is None, -(leak.score or 0), -leak.since.timestamp()),
+    ),
 }
 
 
@@ -568,6 +574,17 @@ class LeakList:
     counts: list[tuple[str, str, int]]  # (kind, label, count) for every reason
     teams: list[str]
     agents: list[tuple[int, str]]
+
+
+def _scored(leaks: list[LeakItem]) -> list[LeakItem]:
+    """The leaks with their customers' lead scores: two statements, however many leaks."""
+    contacts = dict(
+        Conversation.objects.filter(pk__in={leak.conversation_id for leak in leaks}).values_list(
+            "pk", "contact_id"
+        )
+    )
+    scores = lead_scores_of(contacts.values())
+    return [replace(leak, score=scores.get(contacts.get(leak.conversation_id, 0))) for leak in leaks]
 
 
 def leaks_listed(
@@ -584,7 +601,7 @@ def leaks_listed(
     elif assignee.isdigit():
         scoped = [leak for leak in scoped if leak.assignee_id == int(assignee)]
     counts = [(k, label, sum(1 for leak in scoped if leak.kind == k)) for k, label in Leak.KIND_CHOICES]
-    shown = [leak for leak in scoped if not kind or leak.kind == kind]
+    shown = _scored([leak for leak in scoped if not kind or leak.kind == kind])
     _, key = LEAK_SORTS.get(sort, LEAK_SORTS["newest"])
     return LeakList(
         items=sorted(shown, key=key),

@@ -101,6 +101,9 @@ def test_pricing_views_and_a_weight_change_by_the_admin(inbox_support: Inbox, ad
     assert reasons(dana) == ["+30 pricing view twice", "+30 demo booked once", "+4 campaign spring-sale"]
     assert score(dana) == 64
     assert lead_scores_of([dana.pk]) == {dana.pk: 64}
+    # The weight change moved the stored score by the difference: the same as rewriting it from the signals.
+    lead_scores_recompute()
+    assert lead_scores_of([dana.pk]) == {dana.pk: 64}
 
 
 @pytest.mark.parametrize(
@@ -284,3 +287,52 @@ def test_the_api_shows_a_contacts_score(manager_maria: Any) -> None:
         "band": "warm",
         "reasons": [{"points": 30, "text": "demo booked once"}],
     }
+
+
+def lead_thread(inbox: Inbox, phone: str, name: str, demos: int) -> Conversation:
+    entry = sms_in(inbox, "Hi", phone=phone)
+    contact = entry.conversation.contact
+    Contact.objects.filter(pk=contact.pk).update(name=name)
+    for n in range(demos):
+        visit(contact, "demo_booked", f"demo-{phone}-{n}")
+    return Conversation.objects.select_related("contact").get(pk=entry.conversation_id)
+
+
+def test_the_list_shows_sorts_and_filters_by_score_and_the_panel_explains(
+    inbox_support: Inbox, alice_client: Client
+) -> None:
+    cold = lead_thread(inbox_support, "+14155550121", "Cold Carl", demos=0)  # 5: one reply
+    hot = lead_thread(inbox_support, "+14155550122", "Hot Hana", demos=2)  # 65
+    Conversation.objects.filter(pk=hot.pk).update(last_activity_at=timezone.now() - timedelta(hours=2))
+
+    latest = alice_client.get("/inbox/").content.decode()
+    assert latest.index("Cold Carl") < latest.index("Hot Hana")  # latest activity first
+    assert "★ 65" in latest and "★ 5" in latest
+    best = alice_client.get("/inbox/?sort=score").content.decode()
+    assert best.index("Hot Hana") < best.index("Cold Carl")
+    hot_only = alice_client.get("/inbox/?score=50").content.decode()
+    assert "Hot Hana" in hot_only and "Cold Carl" not in hot_only
+
+    panel = alice_client.get(f"/inbox/{hot.pk}/").content.decode()
+    assert 'id="lead-score-value" data-score="65"' in panel
+    assert "+60 demo booked twice" in panel and "+5 replied once" in panel
+    assert cold.pk  # both threads are Alice's to see
+
+
+def test_leaks_sort_by_score(inbox_support: Inbox) -> None:
+    from lifecycle.selectors import LeakItem, leaks_listed
+
+    now = timezone.now()
+    cold = lead_thread(inbox_support, "+14155550131", "Cold", demos=0)
+    hot = lead_thread(inbox_support, "+14155550132", "Hot", demos=1)
+    nobody = conversation_get_or_create(contact=Contact.objects.create(name="No score"))
+    leaks = [
+        LeakItem(c.pk, c.contact.name, "unanswered", now - timedelta(minutes=n), "waiting", now)
+        for n, c in enumerate((nobody, cold, hot))
+    ]
+    listed = leaks_listed(leaks, sort="score")
+    assert [(leak.contact_name, leak.score) for leak in listed.items] == [
+        ("Hot", 35),
+        ("Cold", 5),
+        ("No score", None),
+    ]

@@ -74,7 +74,7 @@ FROM generate_series(1, {contacts}) g WHERE g % 3 = 0;
 def build(database: str, contacts: int, rebuild: bool) -> None:
     data_set_build(
         database=database,
-        marker=f"lead score contacts={contacts} v1",
+        marker=f"lead score contacts={contacts} v2",
         table="bench_scores_marker",
         port=8997,
         setup=SETUP,

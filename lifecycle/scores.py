@@ -324,7 +324,10 @@ def lead_scores_reweigh(*, deltas: Mapping[str, int]) -> int:
         f"UPDATE {score} SET mass = mass + moved.dm, fixed = fixed + moved.df, computed_at = %s "
         f"FROM moved WHERE moved.contact_id = {score}.contact_id"
     )
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One hash of every contact concerned: in memory rather than spilled to disk (this transaction only).
+            cursor.execute("SET LOCAL work_mem = '32MB'")
         cursor.execute(sql, [*params, timezone.now()])
         return int(cursor.rowcount)
 

@@ -37,6 +37,7 @@ EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 POINTS_MIN, POINTS_MAX = -100, 100
 FAST_REPLY = timedelta(hours=1)
 SILENCE = timedelta(days=30)
+WARM, HOT = 20, 50  # the score bands: the list's filters, the panel's colour, the funnel's breakdown
 
 REPLY, FAST, SILENT = "reply", "fast_reply", "silent_30d"
 CHANNELS = ("sms", "whatsapp", "voice", "email", "webchat", "api", "manual")
@@ -390,7 +391,7 @@ class ScoreExplained:
 def score_band(score: float | None) -> str:
     if score is None:
         return "none"
-    return "hot" if score >= 50 else "warm" if score >= 20 else "cold"
+    return "hot" if score >= HOT else "warm" if score >= WARM else "cold"
 
 
 def _times(count: int) -> str:

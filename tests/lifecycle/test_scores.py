@@ -336,3 +336,35 @@ def test_leaks_sort_by_score(inbox_support: Inbox) -> None:
         ("Cold", 5),
         ("No score", None),
     ]
+
+
+def test_the_funnel_breaks_down_by_campaign_and_score_band() -> None:
+    from lifecycle.selectors import funnel_report, period_parse
+
+    def lead(name: str, campaign: str, demos: int, *stages: str) -> None:
+        contact = Contact.objects.create(name=name)
+        visit(contact, "pricing_view", f"pv-{name}", utm_campaign=campaign)
+        for n in range(demos):
+            visit(contact, "demo_booked", f"demo-{name}-{n}")
+        for key in stages:
+            stage_move(contact=contact, stage=Stage.objects.get(key=key), by=None)
+
+    lead("A", "spring", 2, "lead", "customer")  # 10 + 60 (+ stage weights): hot, converted
+    lead("B", "spring", 0, "lead")  # 10: cold
+    lead("C", "winter", 1, "lead")  # 40: warm
+    report = funnel_report(period=period_parse())
+    stages = [row.stage.key for row in report.main]
+    lead_at, customer_at = stages.index("lead"), stages.index("customer")
+
+    def reached(dimension: str) -> dict[str, tuple[int, int]]:
+        return {
+            row.label: (row.reached[lead_at], row.reached[customer_at])
+            for row in report.breakdowns[dimension]
+        }
+
+    assert reached("campaign") == {"spring": (2, 1), "winter": (1, 0)}
+    assert reached("lead score") == {
+        "hot (★ 50+)": (1, 1),
+        "warm (★ 20 to 49)": (1, 0),
+        "cold (under ★ 20)": (1, 0),
+    }

@@ -273,8 +273,19 @@ def lead_score_unmerge(*, source: Contact, into: Contact, undo: Mapping[str, Any
                 count=Greatest(F("count") - row["count"], Value(0)), mass=F("mass") - row["mass"]
             )
     LeadSignal.objects.filter(contact=into, count=0).delete()
-    lead_score_recompute(contact_id=source.pk)
-    lead_score_recompute(contact_id=into.pk)
+    for contact in (source, into):
+        # stage_unmerge gives each their stage back without a stage.changed: read it from where it is kept.
+        _stage_signal_sync(contact.pk)
+        lead_score_recompute(contact_id=contact.pk)
+
+
+def _stage_signal_sync(contact_id: int) -> None:
+    row = ContactStage.objects.filter(contact_id=contact_id).values_list("stage__key", "entered_at").first()
+    LeadSignal.objects.filter(contact_id=contact_id, signal__startswith="stage:").delete()
+    if row is not None and row[0]:
+        lead_signal_add(
+            contact_id=contact_id, signal=f"stage:{row[0]}", at=row[1] or timezone.now(), decays=False
+        )
 
 
 # --- scores -----------------------------------------------------------------------------------------

@@ -368,3 +368,17 @@ def test_the_funnel_breaks_down_by_campaign_and_score_band() -> None:
         "warm (★ 20 to 49)": (1, 0),
         "cold (under ★ 20)": (1, 0),
     }
+
+
+def test_an_unmerge_gives_each_the_stage_points_of_the_stage_it_gets_back(agent_alice: Any) -> None:
+    dana = Contact.objects.create(name="Dana")
+    other = Contact.objects.create(name="Dana (email)")
+    stage_move(contact=dana, stage=Stage.objects.get(key="lead"), by=None)
+    stage_move(contact=other, stage=Stage.objects.get(key="qualified"), by=None)
+
+    contact_merge(source=other, into=dana, by=agent_alice)
+    assert reasons(dana) == ["+20 stage Qualified"]  # the merge moved her forward, and the score follows
+
+    contact_unmerge(merged=Contact.objects.get(pk=other.pk), by=agent_alice)
+    assert reasons(dana) == []
+    assert reasons(other) == ["+20 stage Qualified"]

@@ -312,6 +312,10 @@ def test_the_list_shows_sorts_and_filters_by_score_and_the_panel_explains(
     assert best.index("Hot Hana") < best.index("Cold Carl")
     hot_only = alice_client.get("/inbox/?score=50").content.decode()
     assert "Hot Hana" in hot_only and "Cold Carl" not in hot_only
+    saved = alice_client.post("/inbox/views/", {"name": "Hot leads", "score": "50", "sort": "score"})
+    assert (
+        saved.status_code == 201 and "score=50" in saved.json()["url"] and "sort=score" in saved.json()["url"]
+    )
 
     panel = alice_client.get(f"/inbox/{hot.pk}/").content.decode()
     assert 'id="lead-score-value" data-score="65"' in panel

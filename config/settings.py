@@ -351,6 +351,8 @@ DOMAIN_EVENTS_SWEEP_AFTER_S = env_int("DOMAIN_EVENTS_SWEEP_AFTER_S", 30)
 # Automation rules (rules/, docs/rules.md): the loop guard stops a chain of rules reacting to each other's
 # changes at this depth, and a rule acting on one thread more often than this per hour.
 RULES_MAX_DEPTH = env_int("RULES_MAX_DEPTH", 3)
+# The lead score: touchpoints, replies and fast answers count half as much after this many days (lifecycle/scores.py).
+LEAD_SCORE_HALF_LIFE_DAYS = max(1, env_int("LEAD_SCORE_HALF_LIFE_DAYS", 30))
 RULES_MAX_PER_THREAD_HOUR = env_int("RULES_MAX_PER_THREAD_HOUR", 10)
 RULES_SWEEP_AFTER_S = env_int("RULES_SWEEP_AFTER_S", 30)
 # Outgoing webhooks (webhooks/, docs/webhooks.md). A receiver gets WEBHOOK_TIMEOUT_S to answer; due

@@ -81,6 +81,8 @@ from push.selectors import push_devices, push_previews
 from rules.models import Macro
 from rules.services import macro_apply
 
+SCORE_STEPS = (20, 50)  # the list's lead-score filters: warm and hot (lifecycle.scores.score_band)
+
 
 def _list_params(request: HttpRequest) -> dict[str, Any]:
     view = request.GET.get("view", "all")
@@ -88,6 +90,7 @@ def _list_params(request: HttpRequest) -> dict[str, Any]:
     inbox, team, label = (request.GET.get(key, "")[:12] for key in ("inbox", "team", "label"))
     channel = request.GET.get("channel", "")
     priority, sort = request.GET.get("priority", ""), request.GET.get("sort", "")
+    score = request.GET.get("score", "")[:4]
     return {
         "view": view if view in VIEWS else "all",
         "status": status if status in STATUSES else "open",
@@ -97,6 +100,7 @@ def _list_params(request: HttpRequest) -> dict[str, Any]:
             channel=channel if channel in CHANNELS else "",
             label_id=int(label) if label.isdigit() else None,
             priority=priority if priority in PRIORITY_RANK else "",
+            min_score=int(score) if score.isdigit() else None,
         ),
         "sort": sort if sort in SORTS else "recent",
     }
@@ -113,6 +117,7 @@ def _list_query(params: dict[str, Any], **override: Any) -> str:
         "channel": filters.channel or None,
         "label": filters.label_id,
         "priority": filters.priority or None,
+        "score": filters.min_score,
         "sort": None if params["sort"] == "recent" else params["sort"],
     }
     values.update(override)
@@ -149,12 +154,16 @@ def _list_links(request: HttpRequest, params: dict[str, Any]) -> dict[str, Any]:
         "sort_links": [
             ("recent", "Latest first", _list_query(params, sort=None)),
             ("priority", "Urgent first", _list_query(params, sort="priority")),
+            ("score", "Best leads first", _list_query(params, sort="score")),
         ],
+        "score_links": [(None, "Any lead score", _list_query(params, score=None))]
+        + [(n, f"★ {n} or more", _list_query(params, score=n)) for n in SCORE_STEPS],
         "current": {
             "team": filters.team_id,
             "channel": filters.channel,
             "label": filters.label_id,
             "priority": filters.priority,
+            "score": filters.min_score,
             "sort": params["sort"],
         },
         "query": _list_query(params)[1:],
@@ -1059,7 +1068,7 @@ def _parse_pair(value: str) -> tuple[datetime, int] | None:
 def _parse_list_cursor(value: str) -> ListCursor | None:
     rank, _, rest = value.rpartition("~")
     pair = _parse_pair(rest)
-    if pair is None or (rank and not rank.isdigit()):
+    if pair is None or (rank and not rank.removeprefix("-").isdigit()):
         return None
     return ListCursor(*pair, rank=int(rank) if rank else None)
 

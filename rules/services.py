@@ -43,6 +43,7 @@ from conversations.services import (
 from events.models import DomainEvent
 from events.services import events_caused_by
 from lifecycle.models import ContactStage, Stage
+from lifecycle.scores import lead_scores_of, score_expression
 from lifecycle.services import stage_move
 from reports.models import ScheduledFollowUp
 from reports.services import followup_schedule
@@ -399,6 +400,8 @@ class _Facts:
             threads = threads.annotate(stage_key=Subquery(stage))
         if "minutes_since_agent_reply" in fields:
             threads = threads.annotate(last_agent_reply_at=Subquery(_agent_replies(OuterRef("pk"))[:1]))
+        if "lead_score" in fields:
+            threads = threads.annotate(score_now=score_expression())
         by_pk = {conversation.pk: conversation for conversation in threads}
         for facts in batch:
             conversation = by_pk.get(facts.event.conversation_id or 0)
@@ -407,6 +410,9 @@ class _Facts:
                 continue
             if "stage" in fields:
                 facts._memo["stage"] = conversation.stage_key  # type: ignore[attr-defined]
+            if "lead_score" in fields:
+                score = conversation.score_now  # type: ignore[attr-defined]
+                facts._memo["lead_score"] = None if score is None else round(score)
             last = getattr(conversation, "last_agent_reply_at", None)
             at = facts.event.occurred_at
             if "minutes_since_agent_reply" in fields and (last is None or last <= at):
@@ -601,6 +607,13 @@ def _holds(condition: dict[str, Any], facts: _Facts) -> bool:
         if op == "more_than":
             return minutes is None or minutes > number
         return minutes is not None and minutes < number
+    if field_name == "lead_score":
+        # The customer's score as it is now (the thread's state, as for the stage); no score counts as 0.
+        score = facts.memo(
+            "lead_score", lambda: lead_scores_of([conversation.contact_id]).get(conversation.contact_id)
+        )
+        threshold = int(value) if isinstance(value, int) else 0
+        return (score or 0) > threshold if op == "more_than" else (score or 0) < threshold
     if field_name == "label":
         has = number in facts.memo(
             "labels", lambda: set(conversation.contact.labels.values_list("pk", flat=True))

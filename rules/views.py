@@ -59,6 +59,7 @@ FIELD_NAMES = {
     "first_of_episode": "First message of a stretch of work",
     "automatic": "Sent by a machine",
     "minutes_since_agent_reply": "Minutes since an agent replied",
+    "lead_score": "Lead score",
 }
 OP_NAMES = {
     "is": "is",
@@ -105,7 +106,7 @@ ACTION_ARGS = {
     "webhook": ["endpoint"],
 }
 INT_ARGS = ("agent", "team", "label", "endpoint", "minutes")
-INT_FIELDS = ("inbox", "team", "label", "minutes_since_agent_reply")
+INT_FIELDS = ("inbox", "team", "label", "minutes_since_agent_reply", "lead_score")
 BOOL_FIELDS = ("first_of_episode", "automatic")
 
 
@@ -388,6 +389,7 @@ def _catalog(choices: dict[str, list[tuple[Any, str]]]) -> dict[str, Any]:
         "first_of_episode": "bool",
         "automatic": "bool",
         "minutes_since_agent_reply": "number",
+        "lead_score": "number",
     }
     return {
         "conditions": [
@@ -433,6 +435,8 @@ def _condition_words(condition: dict[str, Any], choices: dict[str, list[tuple[An
         )
     if field == "minutes_since_agent_reply":
         return f"{OP_NAMES.get(op, op)} {value} minutes since an agent replied"
+    if field == "lead_score":
+        return f"lead score {OP_NAMES.get(op, op)} {value}"
     if field == "text":
         return f"text {OP_NAMES.get(op, op)} “{value}”"
     named = dict((str(k), name) for k, name in choices.get(str(field), []))

@@ -201,6 +201,7 @@ AGENT_PAGES = [
     "/inbox/settings/",
     "/inbox/settings/rules/",
     "/inbox/settings/webhooks/",
+    "/inbox/settings/lead-score/",
     "/inbox/agents/",
     "/inbox/contacts/import/",
     "/contacts/",

@@ -147,11 +147,14 @@ class AuditLog(models.Model):
     """Agent actions that are not events of one thread (exports, logins); the rest of the trail is the threads."""
 
     EXPORT, LOGIN, ERASE, RETENTION = "export", "login", "erase", "retention"
+    SETTINGS, SECRET_REVEAL = "settings", "secret_reveal"
     ACTION_CHOICES = [
         (EXPORT, "Export"),
         (LOGIN, "Login"),
         (ERASE, "Erase a customer"),
         (RETENTION, "Retention (a policy changed, or data removed by one)"),
+        (SETTINGS, "Settings changed (before and after; secrets masked)"),
+        (SECRET_REVEAL, "A secret shown to an admin"),
     ]
 
     at = models.DateTimeField(db_index=True)

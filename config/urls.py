@@ -12,6 +12,7 @@ from channels_adapters.webchat import views as webchat_views
 from config import health
 from config.auth import login_throttled, login_view
 from inbox import contacts as contacts_views
+from inbox import settings_pages
 from inbox import views as inbox_views
 from rules import views as rules_views
 from webhooks import views as webhook_views
@@ -46,6 +47,8 @@ urlpatterns = [
     path("inbox/settings/", inbox_views.inbox_settings, name="inbox-settings"),
     path("inbox/settings/webhooks/", webhook_views.webhooks_page, name="inbox-settings-webhooks"),
     path("inbox/settings/rules/", rules_views.rules_page, name="inbox-settings-rules"),
+    path("inbox/settings/hours/", settings_pages.hours_index, name="inbox-settings-hours-index"),
+    path("inbox/settings/<int:inbox_id>/hours/", settings_pages.hours_page, name="inbox-settings-hours"),
     path("inbox/sandbox/", inbox_views.sandbox, name="inbox-sandbox"),
     path("inbox/search/", inbox_views.search_page, name="inbox-search"),
     path("inbox/canned/", inbox_views.canned_page, name="inbox-canned"),

@@ -1,0 +1,125 @@
+"""The settings pages that replace /admin/ for everyday changes: business hours, the web chat identity secret,
+labels and custom attributes. Thin views: parse the form, call one service, render."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from conversations.hours import (
+    DAY_NAMES,
+    WEEKDAYS,
+    business_hours_by_day,
+    business_hours_from_editor,
+    inbox_hours_set,
+)
+from conversations.models import Inbox
+from conversations.selectors import agent_is_admin
+
+EMPTY_RANGE = ("", "")
+
+
+def _admin_only(request: HttpRequest) -> None:
+    if not agent_is_admin(request.user):
+        raise PermissionDenied("Only admins configure inboxes.")
+
+
+def _inbox(inbox_id: int) -> Inbox:
+    inbox = Inbox.objects.filter(pk=inbox_id).first()
+    if inbox is None:
+        raise Http404("No such inbox.")
+    return inbox
+
+
+@login_required
+@require_GET
+def hours_index(request: HttpRequest) -> HttpResponse:
+    _admin_only(request)
+    first = Inbox.objects.order_by("is_default", "name").first()
+    if first is None:
+        return redirect("/inbox/settings/")
+    return redirect(f"/inbox/settings/{first.pk}/hours/")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def hours_page(request: HttpRequest, inbox_id: int) -> HttpResponse:
+    """An inbox's week: each day open or closed with its ranges, the time zone, the dates closed."""
+    _admin_only(request)
+    inbox = _inbox(inbox_id)
+    errors: list[str] = []
+    saved = request.GET.get("saved") == "1"
+    if request.method == "POST":
+        form = request.POST
+        always_open = form.get("mode") == "always"
+        days = {
+            day: (
+                form.get(f"{day}_open") == "on",
+                list(zip(form.getlist(f"{day}_start"), form.getlist(f"{day}_end"), strict=False)),
+            )
+            for day in WEEKDAYS
+        }
+        time_zone = form.get("time_zone", "").strip()
+        holidays = form.getlist("holiday")
+        schedule, closed, errors = business_hours_from_editor(
+            always_open=always_open, days=days, holidays=holidays
+        )
+        if time_zone not in _zones():
+            errors.append(f"{time_zone[:60]!r} is not a time zone; pick one from the list.")
+        if not errors:
+            inbox_hours_set(inbox=inbox, schedule=schedule, holidays=closed, time_zone=time_zone)
+            return redirect(f"/inbox/settings/{inbox.pk}/hours/?saved=1")
+        # Shown again as typed, so nothing is lost while the admin fixes it.
+        shown_days = {day: (is_open, [*pairs, EMPTY_RANGE]) for day, (is_open, pairs) in days.items()}
+        shown_holidays = [value for value in holidays if value.strip()]
+    else:
+        always_open = not inbox.business_hours
+        time_zone = inbox.time_zone
+        stored = business_hours_by_day(inbox)
+        shown_days = {
+            day: (bool(stored[day]) or always_open, [*stored[day], EMPTY_RANGE]) for day in WEEKDAYS
+        }
+        if always_open:  # a starting point for an admin who switches to weekly hours
+            shown_days = {
+                day: (day not in ("sat", "sun"), [("09:00", "17:00"), EMPTY_RANGE]) for day in WEEKDAYS
+            }
+        shown_holidays = [str(day) for day in inbox.holidays or []]
+    return render(
+        request,
+        "settings/hours.html",
+        {
+            "section": "hours",
+            "inbox": inbox,
+            "inboxes": Inbox.objects.order_by("is_default", "name"),
+            "always_open": always_open,
+            "time_zone": time_zone,
+            "zones": sorted(_zones()),
+            "days": [
+                {
+                    "key": day,
+                    "name": DAY_NAMES[day],
+                    "open": is_open,
+                    "ranges": [(start, "00:00" if end == "24:00" else end) for start, end in pairs],
+                }
+                for day, (is_open, pairs) in shown_days.items()
+            ],
+            "holidays": shown_holidays,
+            "errors": errors,
+            "saved": saved,
+        },
+        status=400 if errors else 200,
+    )
+
+
+_ZONES: set[str] = set()
+
+
+def _zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(available_timezones() | {"UTC"})
+    return _ZONES

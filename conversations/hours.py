@@ -4,8 +4,8 @@ reports all ask `is_open`, so one schedule decides for every channel."""
 from __future__ import annotations
 
 import re
-from itertools import pairwise
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -206,14 +206,18 @@ def business_hours_from_editor(
             if not start and not end:
                 continue
             if not start or not end:
-                errors.append(f"{name}: give both an opening and a closing time ({start or end} has no pair).")
+                errors.append(
+                    f"{name}: give both an opening and a closing time ({start or end} has no pair)."
+                )
                 continue
             end = "24:00" if end in ("00:00", "24:00") else end
             if not (_is_hhmm(start) and start != "24:00" and _is_hhmm(end)):
                 errors.append(f"{name}: {start} to {end} is not a time range; write times as 09:00.")
                 continue
             if _parse(end) <= _parse(start):
-                errors.append(f"{name}: {start} to {end} closes before it opens; the end must be after the start.")
+                errors.append(
+                    f"{name}: {start} to {end} closes before it opens; the end must be after the start."
+                )
                 continue
             ranges.append((start, end))
         ranges.sort()
@@ -240,9 +244,7 @@ def business_hours_from_editor(
     return ({} if always_open else schedule), sorted(closed), errors
 
 
-def inbox_hours_set(
-    *, inbox: Inbox, schedule: dict[str, Any], holidays: list[str], time_zone: str
-) -> Inbox:
+def inbox_hours_set(*, inbox: Inbox, schedule: dict[str, Any], holidays: list[str], time_zone: str) -> Inbox:
     """Save an inbox's business hours, time zone and holidays: what voice, web chat, the rules and the reports
     read through `is_open`. Refused whole, with the reason, if `is_open` could not read them."""
     business_hours_validate(schedule=schedule, holidays=holidays, time_zone=time_zone)

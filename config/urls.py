@@ -49,6 +49,16 @@ urlpatterns = [
     path("inbox/settings/rules/", rules_views.rules_page, name="inbox-settings-rules"),
     path("inbox/settings/hours/", settings_pages.hours_index, name="inbox-settings-hours-index"),
     path("inbox/settings/<int:inbox_id>/hours/", settings_pages.hours_page, name="inbox-settings-hours"),
+    path(
+        "inbox/settings/<int:inbox_id>/secret/reveal/",
+        settings_pages.secret_reveal,
+        name="inbox-secret-reveal",
+    ),
+    path(
+        "inbox/settings/<int:inbox_id>/secret/rotate/",
+        settings_pages.secret_rotate,
+        name="inbox-secret-rotate",
+    ),
     path("inbox/sandbox/", inbox_views.sandbox, name="inbox-sandbox"),
     path("inbox/search/", inbox_views.search_page, name="inbox-search"),
     path("inbox/canned/", inbox_views.canned_page, name="inbox-canned"),

@@ -6,11 +6,13 @@ from __future__ import annotations
 from zoneinfo import available_timezones
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.errors import HubError
 from conversations.hours import (
     DAY_NAMES,
     WEEKDAYS,
@@ -123,3 +125,44 @@ def _zones() -> set[str]:
     if not _ZONES:
         _ZONES.update(available_timezones() | {"UTC"})
     return _ZONES
+
+
+# --- the web chat identity secret: masked, revealed on request (audited), rotated --------------------------
+@login_required
+@require_POST
+def secret_reveal(request: HttpRequest, inbox_id: int) -> HttpResponse:
+    from inbox.views import inbox_settings_render
+    from reports.models import AuditLog
+    from reports.services import audit_record
+
+    _admin_only(request)
+    inbox = _inbox(inbox_id)
+    if inbox.kind != Inbox.WEBCHAT or not inbox.identity_secret:
+        raise Http404("This inbox has no identity secret.")
+    user = request.user
+    assert isinstance(user, User)
+    audit_record(
+        actor=user,
+        action=AuditLog.SECRET_REVEAL,
+        description=f"{user.get_full_name() or user.get_username()} revealed the identity secret of {inbox.name}",
+        data={"model": "conversations.Inbox", "object_id": inbox.pk, "field": "identity_secret"},
+    )
+    return inbox_settings_render(
+        request, secret_shown={"inbox": inbox.pk, "secret": inbox.identity_secret, "rotated": False}
+    )
+
+
+@login_required
+@require_POST
+def secret_rotate(request: HttpRequest, inbox_id: int) -> HttpResponse:
+    from channels_adapters.webchat.settings import identity_secret_rotate
+    from inbox.views import inbox_settings_render
+
+    _admin_only(request)
+    try:
+        inbox = identity_secret_rotate(inbox=_inbox(inbox_id))
+    except HubError as error:
+        return inbox_settings_render(request, errors={inbox_id: error.message})
+    return inbox_settings_render(
+        request, secret_shown={"inbox": inbox.pk, "secret": inbox.identity_secret, "rotated": True}
+    )

@@ -28,7 +28,7 @@ from channels_adapters.models import InboundEvent
 from channels_adapters.registry import get_adapter
 from channels_adapters.webchat.adapter import KIND, PROVIDER
 from channels_adapters.webchat.identity import user_hash_valid
-from channels_adapters.webchat.settings import identity_site
+from channels_adapters.webchat.settings import identity_secrets, identity_site
 from config.errors import ChannelRuleError, HubError, ValidationError
 from config.throttling import throttle_hit, throttle_wait
 from config.websocket import origin_normalized
@@ -554,7 +554,9 @@ def webchat_identify(*, inbox: Inbox, visitor_id: str, claims: Any, ip: str = ""
     visitor_rate_take(visitor_id=visitor_id, ip=ip)
     signed = user_id or email
     site = identity_site(inbox)
-    verified = bool(signed) and user_hash_valid(secret=site.identity_secret, value=signed, given=given)
+    verified = bool(signed) and any(
+        user_hash_valid(secret=secret, value=signed, given=given) for secret in identity_secrets(site)
+    )
     with transaction.atomic():
         contact, _ = contact_resolve(kind=addresses.VISITOR, address=visitor_id)
         conversation = conversation_get_or_create(contact=contact)

@@ -47,6 +47,7 @@ urlpatterns = [
     path("inbox/settings/", inbox_views.inbox_settings, name="inbox-settings"),
     path("inbox/settings/webhooks/", webhook_views.webhooks_page, name="inbox-settings-webhooks"),
     path("inbox/settings/rules/", rules_views.rules_page, name="inbox-settings-rules"),
+    path("inbox/settings/labels/", settings_pages.labels_page, name="inbox-settings-labels"),
     path("inbox/settings/hours/", settings_pages.hours_index, name="inbox-settings-hours-index"),
     path("inbox/settings/<int:inbox_id>/hours/", settings_pages.hours_page, name="inbox-settings-hours"),
     path(

@@ -3,16 +3,26 @@ labels and custom attributes. Thin views: parse the form, call one service, rend
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import available_timezones
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.errors import HubError
+from config.errors import HubError, NotFound, ValidationError
+from contacts.models import AttributeDefinition, Label
+from contacts.services import (
+    attribute_definition_delete,
+    attribute_definition_save,
+    label_delete,
+    label_save,
+)
 from conversations.hours import (
     DAY_NAMES,
     WEEKDAYS,
@@ -21,7 +31,7 @@ from conversations.hours import (
     inbox_hours_set,
 )
 from conversations.models import Inbox
-from conversations.selectors import agent_is_admin
+from conversations.selectors import agent_is_admin, agent_sees_everything
 
 EMPTY_RANGE = ("", "")
 
@@ -166,3 +176,67 @@ def secret_rotate(request: HttpRequest, inbox_id: int) -> HttpResponse:
     return inbox_settings_render(
         request, secret_shown={"inbox": inbox.pk, "secret": inbox.identity_secret, "rotated": True}
     )
+
+
+# --- labels and custom attributes ------------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET", "POST"])
+def labels_page(request: HttpRequest) -> HttpResponse:
+    """Labels (create, rename, recolor, delete) and custom attribute definitions: admins and managers."""
+    if not agent_sees_everything(request.user):
+        raise PermissionDenied("Only admins and managers manage labels and attributes.")
+    error, failed_form = "", ""
+    if request.method == "POST":
+        form = request.POST
+        action = form.get("action", "")
+        try:
+            messages.success(request, _labels_act(action, form))
+            return redirect("/inbox/settings/labels/")
+        except HubError as failure:
+            error, failed_form = failure.message, action
+    labels = Label.objects.annotate(customers=Count("contacts")).order_by("name")
+    return render(
+        request,
+        "settings/labels.html",
+        {
+            "section": "labels",
+            "labels": labels,
+            "definitions": AttributeDefinition.objects.all(),
+            "types": AttributeDefinition.TYPE_CHOICES,
+            "error": error,
+            # A new label or attribute that was refused comes back as typed (an edit keeps its row's form).
+            "retry": failed_form if error and not request.POST.get("id") else "",
+            "typed": request.POST if error else {},
+        },
+        status=400 if error else 200,
+    )
+
+
+def _labels_act(action: str, form: Any) -> str:
+    """One change from the labels page; what it did, in words, for the next page."""
+    wanted = str(form.get("id", ""))
+    if action in ("label_save", "label_delete"):
+        label = Label.objects.filter(pk=int(wanted)).first() if wanted.isdigit() else None
+        if wanted and label is None:
+            raise NotFound("That label no longer exists.")
+        if action == "label_delete" and label is not None:
+            had = label_delete(label=label)
+            return f"Deleted the label {label.name} ({had} customer{'s' if had != 1 else ''} had it)."
+        saved = label_save(label=label, name=str(form.get("name", "")), color=str(form.get("color", "")))
+        return f"Saved the label {saved.name}."
+    if action in ("attribute_save", "attribute_delete"):
+        definition = AttributeDefinition.objects.filter(pk=int(wanted)).first() if wanted.isdigit() else None
+        if wanted and definition is None:
+            raise NotFound("That attribute no longer exists.")
+        if action == "attribute_delete" and definition is not None:
+            attribute_definition_delete(definition=definition)
+            return f"Deleted the attribute {definition.label}."
+        saved_definition = attribute_definition_save(
+            definition=definition,
+            label=str(form.get("label", "")),
+            key=str(form.get("key", "")),
+            kind=str(form.get("type", AttributeDefinition.TEXT)),
+            choices=str(form.get("choices", "")),
+        )
+        return f"Saved the attribute {saved_definition.label}."
+    raise ValidationError("Unknown action.")

@@ -24,6 +24,7 @@ urlpatterns = [
     path("readyz", health.readyz),
     path("widget.js", webchat_views.widget_js, name="widget-js"),
     path("webchat/uploads/", webchat_views.widget_upload, name="widget-upload"),
+    path("webchat/available/", webchat_views.widget_available, name="widget-available"),
     # The installable app (manifest, service worker, offline page) and Web Push devices
     path("", include("push.urls")),
     path("accounts/login/", login_view, name="login"),
@@ -59,6 +60,11 @@ urlpatterns = [
         "inbox/settings/<int:inbox_id>/secret/rotate/",
         settings_pages.secret_rotate,
         name="inbox-secret-rotate",
+    ),
+    path(
+        "inbox/settings/<int:inbox_id>/origins/allow/",
+        settings_pages.origin_allow,
+        name="inbox-origin-allow",
     ),
     path("inbox/sandbox/", inbox_views.sandbox, name="inbox-sandbox"),
     path("inbox/search/", inbox_views.search_page, name="inbox-search"),

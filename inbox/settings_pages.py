@@ -240,3 +240,21 @@ def _labels_act(action: str, form: Any) -> str:
         )
         return f"Saved the attribute {saved_definition.label}."
     raise ValidationError("Unknown action.")
+
+
+@login_required
+@require_POST
+def origin_allow(request: HttpRequest, inbox_id: int) -> HttpResponse:
+    """ "Allow" beside an origin the widget was refused on."""
+    from channels_adapters.webchat.services import refused_origin_allow
+    from inbox.views import inbox_settings_render
+
+    _admin_only(request)
+    inbox = _inbox(inbox_id)
+    if inbox.kind != Inbox.WEBCHAT:
+        raise Http404("Only a web chat inbox has allowed origins.")
+    try:
+        refused_origin_allow(inbox=inbox, origin=str(request.POST.get("origin", "")))
+    except HubError as error:
+        return inbox_settings_render(request, errors={inbox.pk: error.message})
+    return inbox_settings_render(request, saved=inbox.pk)

@@ -922,6 +922,7 @@ def inbox_settings_render(
     """The inbox settings page; `secret_shown` is a secret an admin asked to see or just rotated, shown once."""
     from django.conf import settings
 
+    from channels_adapters.webchat.services import refused_origins
     from channels_adapters.webchat.settings import previous_secret_valid_until
     from contacts.selectors import user_ids_waiting_for_site
 
@@ -930,6 +931,7 @@ def inbox_settings_render(
     inboxes = list(Inbox.objects.select_related("team", "twilio_account").order_by("is_default", "name"))
     for inbox in inboxes:
         inbox.previous_secret_until = previous_secret_valid_until(inbox)  # type: ignore[attr-defined]
+        inbox.refused = refused_origins(inbox=inbox) if inbox.kind == Inbox.WEBCHAT else []  # type: ignore[attr-defined]
     unrouted = (
         Entry.objects.filter(inbox__is_default=True, data__has_key="unrouted_to")
         .values("to_address")

@@ -52,7 +52,9 @@ def _inbox(inbox_id: int) -> Inbox:
 @require_GET
 def hours_index(request: HttpRequest) -> HttpResponse:
     _admin_only(request)
-    first = Inbox.objects.order_by("is_default", "name").first()
+    wanted = request.GET.get("inbox", "")
+    inboxes = Inbox.objects.order_by("is_default", "name")
+    first = (inboxes.filter(pk=int(wanted)).first() if wanted.isdigit() else None) or inboxes.first()
     if first is None:
         return redirect("/inbox/settings/")
     return redirect(f"/inbox/settings/{first.pk}/hours/")
@@ -87,7 +89,10 @@ def hours_page(request: HttpRequest, inbox_id: int) -> HttpResponse:
             inbox_hours_set(inbox=inbox, schedule=schedule, holidays=closed, time_zone=time_zone)
             return redirect(f"/inbox/settings/{inbox.pk}/hours/?saved=1")
         # Shown again as typed, so nothing is lost while the admin fixes it.
-        shown_days = {day: (is_open, [*pairs, EMPTY_RANGE]) for day, (is_open, pairs) in days.items()}
+        shown_days = {
+            day: (is_open, [*[pair for pair in pairs if "".join(pair).strip()], EMPTY_RANGE])
+            for day, (is_open, pairs) in days.items()
+        }
         shown_holidays = [value for value in holidays if value.strip()]
     else:
         always_open = not inbox.business_hours

@@ -106,7 +106,7 @@ def widget_settings_update(*, inbox: Any, form: Any) -> Any:
             ) from None
     secret = str(form.get("identity_secret", "")).strip()
     if secret and secret != inbox.identity_secret:
-        _secret_replace(inbox, secret)
+        identity_secret_replace(inbox, secret)
     site = str(form.get("identity_site", "")).strip()
     inbox.identity_site_id = int(site) if site.isdigit() else None
     try:
@@ -147,7 +147,8 @@ def previous_secret_valid_until(inbox: Any) -> datetime | None:
     return until if until > timezone.now() else None
 
 
-def _secret_replace(inbox: Any, secret: str) -> None:
+def identity_secret_replace(inbox: Any, secret: str) -> None:
+    """Set a new secret (unsaved), keeping the current one as the previous one for PREVIOUS_SECRET_VALID."""
     if inbox.identity_secret:
         inbox.identity_secret_previous = inbox.identity_secret
         inbox.identity_secret_rotated_at = timezone.now()
@@ -163,7 +164,7 @@ def identity_secret_rotate(*, inbox: Any) -> Any:
         raise ValidationError("Only a web chat inbox has an identity secret.")
     with transaction.atomic():
         locked = Inbox.objects.select_for_update().get(pk=inbox.pk)
-        _secret_replace(locked, secrets.token_urlsafe(32))
+        identity_secret_replace(locked, secrets.token_urlsafe(32))
         locked.save(
             update_fields=["identity_secret", "identity_secret_previous", "identity_secret_rotated_at"]
         )

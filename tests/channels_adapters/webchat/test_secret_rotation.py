@@ -78,3 +78,18 @@ def test_agents_cannot_reveal_or_rotate(inbox_webchat: Inbox, manager_maria: Any
     inbox_webchat.refresh_from_db()
     assert inbox_webchat.identity_secret == IDENTITY_SECRET
     assert not re.search(r"secret_reveal", str(list(AuditLog.objects.values_list("action", flat=True))))
+
+
+def test_a_secret_set_through_the_api_is_a_rotation_too(inbox_webchat: Inbox, admin_ada: Any) -> None:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(admin_ada)
+    new_secret = "the-site-s-own-new-secret-0123456789"
+    url = f"/api/v1/inboxes/{inbox_webchat.pk}/"
+    assert api.patch(url, {"identity_secret": new_secret}, format="json").status_code == 200
+    inbox_webchat.refresh_from_db()
+    assert verifies(inbox_webchat, new_secret) and verifies(inbox_webchat, IDENTITY_SECRET)
+    assert api.patch(url, {"identity_secret": ""}, format="json").status_code == 200
+    inbox_webchat.refresh_from_db()
+    assert not verifies(inbox_webchat, new_secret) and not verifies(inbox_webchat, IDENTITY_SECRET)

@@ -107,6 +107,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.actor.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -259,7 +260,9 @@ SNOOZE_WAKE_EVERY_S = max(1, env_int("SNOOZE_WAKE_EVERY_S", 30))
 ASSIGNMENT_HANDOVER_AFTER_S = env_int("ASSIGNMENT_HANDOVER_AFTER_S", 900)
 # Who is viewing or typing in a thread is forgotten this long after their socket last said so.
 PRESENCE_TTL_S = env_int("PRESENCE_TTL_S", 60)
-PRESENCE_REDIS_CONNECTIONS = env_int("PRESENCE_REDIS_CONNECTIONS", 20)  # per web process, shared by its sockets
+PRESENCE_REDIS_CONNECTIONS = env_int(
+    "PRESENCE_REDIS_CONNECTIONS", 20
+)  # per web process, shared by its sockets
 # Caps every periodic job's interval below (seconds; unset or 0: no cap), so a test or a demo sees every
 # job run within moments instead of hours.
 PERIODIC_JOBS_MAX_EVERY_S = env_int("PERIODIC_JOBS_MAX_EVERY_S", 0)

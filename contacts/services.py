@@ -241,3 +241,69 @@ def value_shown(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return repr(value) if isinstance(value, str) else str(value)
+
+
+# --- labels and attribute definitions, managed on /inbox/settings/labels/ ------------------------------------
+_KEY = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+
+
+def label_save(*, label: Label | None, name: str, color: str) -> Label:
+    """Create a label, or rename and recolor one; a name another label has (in any case) is refused."""
+    from config.errors import ValidationError
+
+    name, color = label_clean(name=name, color=color)
+    taken = Label.objects.filter(name__iexact=name)
+    if label is not None:
+        taken = taken.exclude(pk=label.pk)
+    if taken.exists():
+        raise ValidationError(f"A label named {name!r} exists already.")
+    label = label or Label()
+    label.name, label.color = name, color
+    label.save()
+    return label
+
+
+def label_delete(*, label: Label) -> int:
+    """Delete a label; the customers who had it lose it. Returns how many had it."""
+    had = label.contacts.count()
+    label.delete()
+    return had
+
+
+def attribute_definition_save(
+    *,
+    definition: AttributeDefinition | None,
+    label: str,
+    key: str = "",
+    kind: str = AttributeDefinition.TEXT,
+    choices: str = "",
+) -> AttributeDefinition:
+    """Define a custom attribute (its key and type are fixed once made: values are stored under the key), or
+    rename one and change a choice attribute's values."""
+    from config.errors import ValidationError
+
+    text = name_clean(label, max_length=100, what="an attribute")
+    if definition is None:
+        key = (key.strip() or re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_"))[:50]
+        if not _KEY.match(key):
+            raise ValidationError(
+                f"{key[:50]!r} cannot be a key: use lower-case letters, digits and _, starting with a letter."
+            )
+        if AttributeDefinition.objects.filter(key=key).exists():
+            raise ValidationError(f"An attribute with the key {key!r} exists already.")
+        if kind not in dict(AttributeDefinition.TYPE_CHOICES):
+            raise ValidationError(f"{kind[:20]!r} is not a type; pick text, number, date, yes/no or choice.")
+        definition = AttributeDefinition(key=key, type=kind, position=AttributeDefinition.objects.count())
+    definition.label = text
+    if definition.type == AttributeDefinition.CHOICE:
+        values = list(dict.fromkeys(v.strip() for v in choices.split(",") if v.strip()))
+        if not values:
+            raise ValidationError("A choice attribute needs its values, separated by commas.")
+        definition.choices = values
+    definition.save()
+    return definition
+
+
+def attribute_definition_delete(*, definition: AttributeDefinition) -> None:
+    """Delete a definition. Values already on customers stay in their record but are no longer shown or edited."""
+    definition.delete()

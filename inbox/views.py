@@ -920,10 +920,7 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> HttpRespons
 def inbox_settings(request: HttpRequest) -> HttpResponse:
     if not agent_is_admin(request.user):
         raise DjangoPermissionDenied("Only admins configure inboxes.")
-    from django.conf import settings
-
     from channels_adapters.webchat.settings import widget_settings_update
-    from contacts.selectors import user_ids_waiting_for_site
 
     errors: dict[int, str] = {}
     saved: int | None = None
@@ -937,9 +934,29 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
             saved = target.pk
         except HubError as failure:
             errors[target.pk] = failure.message
+    return inbox_settings_render(request, errors=errors, saved=saved)
 
+
+def inbox_settings_render(
+    request: HttpRequest,
+    *,
+    errors: dict[int, str] | None = None,
+    saved: int | None = None,
+    secret_shown: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """The inbox settings page; `secret_shown` is a secret an admin asked to see or just rotated, shown once."""
+    from django.conf import settings
+
+    from channels_adapters.webchat.services import refused_origins
+    from channels_adapters.webchat.settings import previous_secret_valid_until
+    from contacts.selectors import user_ids_waiting_for_site
+
+    errors = errors or {}
     base = settings.PUBLIC_BASE_URL
-    inboxes = Inbox.objects.select_related("team", "twilio_account").order_by("is_default", "name")
+    inboxes = list(Inbox.objects.select_related("team", "twilio_account").order_by("is_default", "name"))
+    for inbox in inboxes:
+        inbox.previous_secret_until = previous_secret_valid_until(inbox)  # type: ignore[attr-defined]
+        inbox.refused = refused_origins(inbox=inbox) if inbox.kind == Inbox.WEBCHAT else []  # type: ignore[attr-defined]
     unrouted = (
         Entry.objects.filter(inbox__is_default=True, data__has_key="unrouted_to")
         .values("to_address")
@@ -964,6 +981,7 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
             "user_ids_waiting": user_ids_waiting_for_site(),
             "errors": errors,
             "saved": saved,
+            "secret_shown": secret_shown,
         },
         status=400 if errors else 200,
     )

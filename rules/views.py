@@ -484,11 +484,7 @@ def _out_of_hours_rows(errors: dict[int, str], typed: dict[int, str]) -> list[di
                 "error": errors.get(inbox.pk, ""),
                 "has_hours": bool(inbox.business_hours),
                 "holidays": list(inbox.holidays or []),
-                "hours_link": (
-                    f"/inbox/settings/#webchat-{inbox.pk}"
-                    if inbox.kind == Inbox.WEBCHAT
-                    else f"/admin/conversations/inbox/{inbox.pk}/change/"
-                ),
+                "hours_link": f"/inbox/settings/{inbox.pk}/hours/",
             }
         )
     return rows

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, serializers, status, views
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -248,7 +248,7 @@ class ContactScore(generics.GenericAPIView[Contact]):
         return Response({"id": contact.pk, "lead_score": score_data(contact.pk)})
 
 
-class LeadScoreWeights(generics.GenericAPIView[Contact]):
+class LeadScoreWeights(views.APIView):
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},
         description="The points each lead-score signal is worth (`{signal: points}`), and the signals there are.",

@@ -45,6 +45,8 @@ PLAN: dict[str, Handling] = {
     "lifecycle.StageChange": Handling("kept; the reason emptied", "stages.json"),
     "lifecycle.Touchpoint": Handling("payload emptied", "touchpoints.json"),
     "lifecycle.Leak": Handling("kept: kinds and times", NOT_EXPORTED),
+    "lifecycle.LeadSignal": Handling("deleted (a profile of what they did)", "lead_score.json"),
+    "lifecycle.LeadScore": Handling("deleted", "lead_score.json"),
     "reports.ScheduledFollowUp": Handling("body and reason emptied", NOT_EXPORTED),
     "reports.SatisfactionSurvey": Handling("kept; the reason emptied", NOT_EXPORTED),
     "reports.SatisfactionResponse": Handling("kept: the rating", "ratings.json"),

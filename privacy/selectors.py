@@ -17,6 +17,7 @@ from channels_adapters.models import EmailMessage
 from contacts.models import Contact, Identity
 from conversations.models import Attachment, Conversation, Entry, Episode
 from lifecycle.models import ContactStage, StageChange, Touchpoint
+from lifecycle.scores import lead_score_explain
 from reports.models import SatisfactionResponse
 
 FORMAT_VERSION = 1
@@ -32,6 +33,7 @@ entries.json       every item of their thread, oldest first: id, kind (message, 
 episodes.json      each stretch of work: opened_at, first_inbound_at, first_response_at, resolved_at
 stages.json        current lifecycle stage and every move between stages (from, to, at, left_at, reason)
 touchpoints.json   events posted about them by other systems: type, occurred_at, payload
+lead_score.json    the lead score now and its reasons: score, reasons (points, why); null with no signal
 ratings.json       their satisfaction answers: episode, rating (1 to 5), channel, answered_at
 files/             the attachments, recordings, transcripts and chat uploads, named <entry>-<position>-<name>
 """
@@ -107,6 +109,18 @@ def contact_export_zip(*, contact: Contact, progress: Callable[[int, int], None]
                     {"type": t.type, "occurred_at": t.occurred_at, "payload": t.payload}
                     for t in Touchpoint.objects.filter(contact=contact).order_by("occurred_at")
                 ]
+            ),
+        )
+        explained = lead_score_explain(contact_id=contact.pk)
+        archive.writestr(
+            "lead_score.json",
+            _json(
+                None
+                if explained is None
+                else {
+                    "score": explained.score,
+                    "reasons": [{"points": r.points, "why": r.text} for r in explained.reasons],
+                }
             ),
         )
         archive.writestr(

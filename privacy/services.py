@@ -36,7 +36,7 @@ from conversations.models import Attachment, Conversation, Entry, Notification, 
 from conversations.selectors import agent_sees_everything
 from events.models import DomainEvent, WebhookAttempt
 from events.services import event_publish
-from lifecycle.models import ContactOwner, StageChange, Touchpoint
+from lifecycle.models import ContactOwner, LeadScore, LeadSignal, StageChange, Touchpoint
 from privacy.models import ContactErasure, ContactExport, RetentionPolicy
 from reports.models import AuditLog, ExportJob, SatisfactionSurvey, ScheduledFollowUp
 from reports.services import audit_record
@@ -129,6 +129,9 @@ def _contact_erase(*, contact: Contact, by: User | None, reason: str) -> Erasure
         counts["touchpoints"] = Touchpoint.objects.filter(contact_id__in=contact_ids).update(payload={})
         StageChange.objects.filter(contact_id__in=contact_ids).update(reason="")
         ContactOwner.objects.filter(contact_id__in=contact_ids).update(reason="")
+        # A lead score profiles the person (what they viewed, where they came from): it goes, not kept.
+        counts["lead_signals"] = LeadSignal.objects.filter(contact_id__in=contact_ids).delete()[0]
+        LeadScore.objects.filter(contact_id__in=contact_ids).delete()
         counts["inbound_events"] = counts.get("inbound_events", 0) + _inbound_unlinked_erase(
             addresses_, files
         )

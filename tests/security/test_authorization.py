@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from contacts.models import ContactImport
-from conversations.models import AgentProfile, Attachment, Conversation, Entry, Notification
+from conversations.models import AgentProfile, Attachment, Conversation, Entry, Inbox, Notification
 from conversations.selectors import realtime_latest_seq
 from events.models import DomainEvent, WebhookDelivery, WebhookEndpoint
 from privacy.models import ContactExport
@@ -30,6 +30,7 @@ from push.models import PushSubscription
 from reports.models import ExportJob
 from reports.services import followup_thank_you_prompt
 from rules.models import Macro, Rule
+from tests import factories
 from tests.conftest import PUBLIC_BASE_URL, sms_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -109,6 +110,15 @@ ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     "api/v1/macros/<int:pk>/apply/": [("post", "macro", {"conversations": "{conversation}"})],
     "inbox/macros/<int:macro_id>/apply/": [("post", "macro", {"ids": "{conversation}"})],
     "inbox/push/devices/<int:device_id>/remove/": [("post", "push_device", {})],
+    "api/v1/contacts/<int:pk>/score/": [("get", "contact", {})],
+    "api/v1/entries/<int:pk>/redact/": [("post", "entry", {})],
+    "inbox/entries/<int:entry_id>/redact/": [("post", "entry", {})],
+    "inbox/settings/<int:inbox_id>/hours/": [("get", "inbox", {})],
+    "inbox/settings/<int:inbox_id>/secret/reveal/": [("post", "webchat_inbox", {})],
+    "inbox/settings/<int:inbox_id>/secret/rotate/": [("post", "webchat_inbox", {})],
+    "inbox/settings/<int:inbox_id>/origins/allow/": [
+        ("post", "webchat_inbox", {"origin": "https://shop.example.com"})
+    ],
     "contacts/<int:contact_id>/": [
         ("get", "contact", {}),
         ("post", "contact", {"form": "details", "name": "Renamed"}),
@@ -138,11 +148,18 @@ EXPECTED_STATUS = {
     },
     ("api/v1/macros/<int:pk>/", "patch"): 403,
     ("api/v1/macros/<int:pk>/", "delete"): 403,
+    **{
+        (route, method): 403
+        for route, calls in ROUTES_WITH_IDS.items()
+        for method, _, _ in calls
+        if route.startswith("inbox/settings/")
+    },
 }
 # Ids of an agent's own things (their devices for Web Push): nobody else reaches them, managers and admins
 # included; the owner does.
 OWNER_ONLY = {"inbox/push/devices/<int:device_id>/remove/"}
 ADMIN_ONLY = {
+    *(route for route in ROUTES_WITH_IDS if route.startswith("inbox/settings/")),
     "api/v1/inboxes/<int:pk>/",
     "inbox/agents/<int:user_id>/active/",
     "api/v1/agents/<int:pk>/deactivate/",
@@ -169,6 +186,12 @@ NOT_THREAD_SCOPED = {
         if route.startswith(("api/v1/webhooks/", "api/v1/webhook-deliveries/"))
     },
     **{
+        route: "an inbox's id: inbox settings (hours, its secret, its allowed sites) are for admins only, who "
+        "see every inbox (403 for anyone else, whatever the id)"
+        for route in ROUTES_WITH_IDS
+        if route.startswith("inbox/settings/")
+    },
+    **{
         route: "a rule's id: hub-wide, seen and written by admins and managers only (403 for anyone else, "
         "whatever the id)"
         for route in ROUTES_WITH_IDS
@@ -192,12 +215,14 @@ ID_KINDS_BY_NAME = {
     "import_id": "import",
     "device_id": "push_device",
     "contact_id": "contact",
+    "inbox_id": "inbox",
 }
 ID_KINDS_BY_PREFIX = {
     "api/v1/contacts/": "contact",
     "api/v1/contact-exports/": "contact_export",
     "api/v1/inboxes/": "inbox",
     "api/v1/conversations/": "conversation",
+    "api/v1/entries/": "entry",
 }
 
 # Ids that travel in a query string or a form rather than the path: (method, path, field, data).
@@ -362,6 +387,14 @@ def sales(inbox_sales, agent_bob, manager_maria) -> dict[str, int]:
         "attachment": attachment.pk,
         "contact": conversation.contact_id,
         "inbox": inbox_sales.pk,
+        "webchat_inbox": factories.InboxFactory(
+            name="Sales chat",
+            kind=Inbox.WEBCHAT,
+            address="",
+            team=inbox_sales.team,
+            allowed_origins=["https://sales.example.com"],
+            identity_secret="sales-identity-secret-0123456789",
+        ).pk,
         "sales_agent": agent_bob.pk,
     }
 

@@ -246,7 +246,7 @@ def action_describe(action: dict[str, Any]) -> str:
     if kind == "follow_up":
         return f"remind the team in {action.get('minutes')} minutes: {_quote(action.get('text'))}"
     if kind == "enroll_in_sequence":
-        sequence = JourneySequence.objects.filter(pk=action.get("sequence")).first()
+        sequence = JourneySequence.objects.filter(pk=int(action.get("sequence") or 0)).first()
         return f"enrol the customer in the sequence “{sequence.name if sequence else '?'}”"
     return str(kind)
 

@@ -105,6 +105,7 @@ urlpatterns = [
     path("api/v1/reports/", include("reports.api")),
     path("api/v1/", include("webhooks.urls")),
     path("api/v1/", include("rules.urls")),
+    path("api/v1/", include("sequences.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

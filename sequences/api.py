@@ -14,7 +14,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.errors import NotFound
+from config.errors import NotFound, ValidationError
 from conversations.api.permissions import IsAgent
 from conversations.selectors import agent_sees_everything, contact_visible_to
 from sequences import services
@@ -67,7 +67,7 @@ class EnrollmentSerializer(serializers.ModelSerializer[Enrollment]):
 
 
 class EnrollSerializer(serializers.Serializer[Any]):
-    contact = serializers.IntegerField(min_value=1)
+    contact = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 def _get(model: Any, pk: int, what: str) -> Any:
@@ -169,9 +169,12 @@ class EnrollmentList(generics.ListAPIView[Enrollment]):
 
     def get_queryset(self) -> Any:
         found = Enrollment.objects.filter(contact__in=contact_visible_to(self.request.user))
-        contact = str(self.request.query_params.get("contact", ""))
-        if contact:
-            found = found.filter(contact_id=int(contact) if contact.isdigit() else 0)
+        contacts = self.request.query_params.getlist("contact")
+        if contacts:
+            if len(contacts) > 1 or not contacts[0].lstrip("-").isdigit():
+                raise ValidationError("`contact` is one customer's id, a whole number.")
+            wanted = int(contacts[0])
+            found = found.filter(contact_id=wanted) if abs(wanted) < 2**63 else found.none()
         return found.select_related("sequence").order_by("-id")
 
 

@@ -14,6 +14,7 @@ from config.auth import login_throttled, login_view
 from inbox import contacts as contacts_views
 from inbox import views as inbox_views
 from rules import views as rules_views
+from sequences import views as sequences_views
 from webhooks import views as webhook_views
 
 urlpatterns = [
@@ -46,6 +47,12 @@ urlpatterns = [
     path("inbox/settings/", inbox_views.inbox_settings, name="inbox-settings"),
     path("inbox/settings/webhooks/", webhook_views.webhooks_page, name="inbox-settings-webhooks"),
     path("inbox/settings/rules/", rules_views.rules_page, name="inbox-settings-rules"),
+    path("inbox/settings/sequences/", sequences_views.sequences_page, name="inbox-settings-sequences"),
+    path(
+        "inbox/<int:conversation_id>/sequences/",
+        sequences_views.contact_sequences,
+        name="inbox-contact-sequences",
+    ),
     path("inbox/sandbox/", inbox_views.sandbox, name="inbox-sandbox"),
     path("inbox/search/", inbox_views.search_page, name="inbox-search"),
     path("inbox/canned/", inbox_views.canned_page, name="inbox-canned"),

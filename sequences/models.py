@@ -86,6 +86,12 @@ class Enrollment(models.Model):
         return f"{self.contact_id} in {self.sequence_id}: {self.state}"
 
     @property
+    def progress_text(self) -> str:
+        """How far along: the steps taken (a wait counts once it has begun)."""
+        total = len(self.sequence.steps)
+        return f"{min(self.step, total)} of {total} step{'s' if total != 1 else ''} done"
+
+    @property
     def exit_reason_text(self) -> str:
         return self.EXIT_REASONS.get(self.exit_reason, self.exit_reason)
 

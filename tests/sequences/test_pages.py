@@ -71,7 +71,7 @@ def test_an_agent_enrols_from_the_customer_panel_and_takes_them_out(
     assert again.status_code == 400 and "already in the sequence “Win back”" in again.json()["error"]
 
     panel = alice.get(f"/inbox/{conversation.pk}/").content.decode()
-    assert "<strong>Win back</strong>" in panel and "step 1 of 2" in panel
+    assert "<strong>Win back</strong>" in panel and "0 of 2 steps done" in panel
 
     enrollment = Enrollment.objects.get()
     assert alice.post(url, {"remove": enrollment.pk}).json()["ok"] is True

@@ -46,6 +46,10 @@ PLAN: dict[str, Handling] = {
     "lifecycle.Touchpoint": Handling("payload emptied", "touchpoints.json"),
     "lifecycle.Leak": Handling("kept: kinds and times", NOT_EXPORTED),
     "reports.ScheduledFollowUp": Handling("body and reason emptied", NOT_EXPORTED),
+    "sequences.Enrollment": Handling(
+        "kept for the counts; an active one ends (`erased`) so nothing more is sent; its detail emptied",
+        NOT_EXPORTED,
+    ),
     "reports.SatisfactionSurvey": Handling("kept; the reason emptied", NOT_EXPORTED),
     "reports.SatisfactionResponse": Handling("kept: the rating", "ratings.json"),
     "reports.AuditLog": Handling("kept: names agents and ids, never the customer", NOT_EXPORTED),

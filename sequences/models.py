@@ -53,6 +53,7 @@ class Enrollment(models.Model):
         "removed": "taken out by an agent",
         "step_failed": "a step could not be taken",
         "disabled": "the sequence was switched off",
+        "erased": "the customer's data was erased",
     }
 
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")

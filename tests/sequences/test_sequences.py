@@ -319,3 +319,17 @@ def test_the_settings_text_reads_back_to_the_same_steps() -> None:
     assert steps_text(steps_parse(text)) == text
     with pytest.raises(ValidationError, match="Line 2"):
         steps_parse("message: Hi\nsend a postcard")
+
+
+def test_an_erased_customer_leaves_every_sequence(ny_inbox: Inbox, nurture: Sequence, admin_ada: Any) -> None:
+    from privacy.services import contact_erase
+
+    conversation = _thread(ny_inbox)
+    enrollment = sequence_enroll(sequence=nurture, contact=conversation.contact, by=None, source="api")
+
+    contact_erase(contact=conversation.contact, by=admin_ada, reason="The customer asked")
+    sequence_steps_run_due(now=WEDNESDAY_3PM_NY)
+
+    enrollment.refresh_from_db()
+    assert (enrollment.state, enrollment.exit_reason) == (Enrollment.EXITED, "erased")
+    assert _outbound(conversation) == []

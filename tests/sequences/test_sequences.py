@@ -333,3 +333,28 @@ def test_an_erased_customer_leaves_every_sequence(ny_inbox: Inbox, nurture: Sequ
     enrollment.refresh_from_db()
     assert (enrollment.state, enrollment.exit_reason) == (Enrollment.EXITED, "erased")
     assert _outbound(conversation) == []
+
+
+def test_a_step_that_dies_midway_leaves_nothing_sent_and_is_taken_once_later(
+    ny_inbox: Inbox, nurture: Sequence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sequences import services
+
+    conversation = _thread(ny_inbox)
+    enrollment = sequence_enroll(sequence=nurture, contact=conversation.contact, by=None, source="api")
+    real_publish = services.event_publish
+
+    def dies_after_queueing(**kwargs: Any) -> None:
+        if kwargs["type"] == "sequence.step_sent":
+            raise RuntimeError("worker killed")  # after the message was queued, before the step was recorded
+        real_publish(**kwargs)
+
+    monkeypatch.setattr(services, "event_publish", dies_after_queueing)
+    assert sequence_steps_run_due(now=WEDNESDAY_3PM_NY) == 0
+    assert _outbound(conversation) == [] and not StepRun.objects.exists()
+    enrollment.refresh_from_db()
+    assert (enrollment.state, enrollment.step) == (Enrollment.ACTIVE, 0)  # still due
+
+    monkeypatch.setattr(services, "event_publish", real_publish)
+    sequence_steps_run_due(now=WEDNESDAY_3PM_NY + timedelta(minutes=1))
+    assert len(_outbound(conversation)) == 1

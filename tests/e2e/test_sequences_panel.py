@@ -3,6 +3,7 @@ Twilio (the fake) as the hub, and the thread tells the story: the real ASGI serv
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -43,6 +44,10 @@ def test_an_agent_enrols_a_customer_and_the_first_message_goes_out_as_the_hub(li
     assert response.status_code == 200, response.text
 
     live_hub.login(page)
+    deadline = time.monotonic() + 15  # the worker records the text after the webhook has answered
+    while not Conversation.objects.filter(contact__identities__address=CUSTOMER).exists():
+        assert time.monotonic() < deadline, "the customer's text was never recorded"
+        time.sleep(0.2)
     conversation = Conversation.objects.get(contact__identities__address=CUSTOMER)
     page.goto(f"{live_hub.url}/inbox/{conversation.pk}/")
     panel = page.locator("[data-slot=sequences]")
@@ -56,5 +61,5 @@ def test_an_agent_enrols_a_customer_and_the_first_message_goes_out_as_the_hub(li
     expect(page.locator(".entry.kind-event", has_text="enrolled")).to_contain_text("“After the purchase”")
     expect(page.locator(".entry.dir-outbound", has_text="Thanks for your order")).to_be_visible()
     expect(page.locator("[data-slot=sequences]").get_by_test_id("enrollment-active")).to_contain_text(
-        "2 of 2 steps done, next"
+        "2 of 2 steps done · next"
     )

@@ -73,6 +73,24 @@ def sequence_save(
     return sequence
 
 
+def sequences_ready_made(*, by: User | None) -> list[Sequence]:
+    """Add the ready-made sequences (sequences/defaults.py) that no sequence's name has taken yet."""
+    from sequences.defaults import READY_MADE
+    from sequences.steps import steps_parse
+
+    taken = {name.casefold() for name in Sequence.objects.values_list("name", flat=True)}
+    return [
+        sequence_save(
+            by=by,
+            name=ready["name"],
+            description=ready["description"],
+            steps=steps_parse(ready["steps"]),
+        )
+        for ready in READY_MADE
+        if ready["name"].casefold() not in taken
+    ]
+
+
 def sequence_report(*, sequence: Sequence) -> dict[str, Any]:
     """How many are in it now, finished, and left (by reason)."""
     counts = Enrollment.objects.filter(sequence=sequence).aggregate(

@@ -16,8 +16,9 @@ from config.errors import HubError
 from conversations.models import Inbox
 from conversations.services import conversation_get_visible
 from conversations.web import agent_required, json_error, manager_required, request_agent
+from sequences.defaults import READY_MADE
 from sequences.models import Enrollment, Sequence
-from sequences.services import enrollment_remove, sequence_enroll, sequence_save
+from sequences.services import enrollment_remove, sequence_enroll, sequence_save, sequences_ready_made
 from sequences.steps import step_describe, steps_parse, steps_text
 
 PAGE = "/inbox/settings/sequences/"
@@ -47,6 +48,9 @@ def sequences_page(request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action", "")
         editing = request.POST.get("sequence", "")
         sequence = _get(Sequence, editing, "sequence") if editing else None
+        if action == "ready_made":
+            added = sequences_ready_made(by=user)
+            return redirect(f"{PAGE}?added={len(added)}#sequences")
         if action in ("on", "off") and sequence is not None:
             sequence.enabled = action == "on"
             sequence.save(update_fields=["enabled", "updated_at"])
@@ -123,6 +127,12 @@ def sequences_page(request: HttpRequest) -> HttpResponse:
             "error": error,
             "people": people,
             "inboxes": Inbox.objects.filter(kind__in=(Inbox.PHONE, Inbox.EMAIL)).order_by("name"),
+            "ready_made_missing": [
+                ready["name"]
+                for ready in READY_MADE
+                if not Sequence.objects.filter(name__iexact=ready["name"]).exists()
+            ],
+            "added": request.GET.get("added", ""),
         },
     )
 

@@ -79,3 +79,16 @@ def test_an_agent_enrols_from_the_customer_panel_and_takes_them_out(
     assert (enrollment.state, enrollment.exit_reason) == ("exited", "removed")
     panel = alice.get(f"/inbox/{conversation.pk}/").content.decode()
     assert "Win back: left, taken out by an agent" in panel
+
+
+def test_the_ready_made_sequences_are_added_once_and_can_be_edited(manager_maria: Any) -> None:
+    maria = _client(manager_maria)
+    sequence_save(by=None, name="win back", steps=[{"type": "task", "text": "Mine"}])  # taken already
+
+    answer = maria.post(PAGE, {"action": "ready_made"})
+    assert answer.status_code == 302 and "added=2" in answer["Location"]
+    names = sorted(Sequence.objects.values_list("name", flat=True))
+    assert names == ["After the purchase", "New lead nurture", "win back"]
+    after = Sequence.objects.get(name="After the purchase")
+    assert [step["type"] for step in after.steps] == ["message", "wait", "message", "wait", "message"]
+    assert "Add the ready-made ones" not in maria.get(PAGE).content.decode()

@@ -29,7 +29,8 @@ from channels_adapters.registry import adapter_for_channel
 from config.enqueue import enqueue_now, enqueue_on_commit
 from config.errors import ChannelRuleError, ValidationError
 from contacts.addresses import normalize_phone
-from contacts.models import Identity
+from contacts.models import Identity, Suppression
+from contacts.selectors import address_suppressed
 from contacts.services import identity_set_opt_out
 from conversations.models import Conversation, Entry, Inbox
 from conversations.selectors import inboxes_sendable_by
@@ -154,9 +155,10 @@ def outbound_entry_queue(
 
 def channel_rules_check(*, conversation: Conversation, channel: str, identity: Identity) -> None:
     """Refuse, with the reason, a send the channel's rules forbid: SMS after STOP, WhatsApp outside 24 hours."""
-    if channel == Entry.SMS and identity.opted_out_at is not None:
+    stopped = address_suppressed(channel=Suppression.SMS, address=identity.address)
+    if channel == Entry.SMS and stopped is not None:
         raise ChannelRuleError(
-            f"{identity.address} texted STOP on {identity.opted_out_at:%Y-%m-%d %H:%M} UTC and cannot be sent SMS "
+            f"{identity.address} texted STOP on {stopped:%Y-%m-%d %H:%M} UTC and cannot be sent SMS "
             "until they text START."
         )
     if channel == Entry.WHATSAPP:

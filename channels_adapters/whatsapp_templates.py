@@ -32,6 +32,8 @@ from channels_adapters.outbound import (
 )
 from channels_adapters.sms.twilio_client import twilio_client
 from config.errors import ChannelRuleError, NotFound, ValidationError
+from contacts.models import Suppression
+from contacts.selectors import address_suppressed
 from conversations.models import Conversation, Entry, Inbox
 from conversations.selectors import inboxes_sendable_by
 
@@ -236,9 +238,10 @@ def template_send(
     identity = recipient_for(conversation)
     if identity is None:
         raise ChannelRuleError("This customer has no phone number that can receive messages.")
-    if identity.opted_out_at is not None:
+    stopped = address_suppressed(channel=Suppression.SMS, address=identity.address)
+    if stopped is not None:
         raise ChannelRuleError(
-            f"{identity.address} texted STOP on {identity.opted_out_at:%Y-%m-%d %H:%M} UTC and cannot be sent "
+            f"{identity.address} texted STOP on {stopped:%Y-%m-%d %H:%M} UTC and cannot be sent "
             "messages until they text START."
         )
     return outbound_entry_queue(

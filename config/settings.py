@@ -108,6 +108,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.actor.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -260,6 +261,9 @@ SNOOZE_WAKE_EVERY_S = max(1, env_int("SNOOZE_WAKE_EVERY_S", 30))
 ASSIGNMENT_HANDOVER_AFTER_S = env_int("ASSIGNMENT_HANDOVER_AFTER_S", 900)
 # Who is viewing or typing in a thread is forgotten this long after their socket last said so.
 PRESENCE_TTL_S = env_int("PRESENCE_TTL_S", 60)
+PRESENCE_REDIS_CONNECTIONS = env_int(
+    "PRESENCE_REDIS_CONNECTIONS", 20
+)  # per web process, shared by its sockets
 # Caps every periodic job's interval below (seconds; unset or 0: no cap), so a test or a demo sees every
 # job run within moments instead of hours.
 PERIODIC_JOBS_MAX_EVERY_S = env_int("PERIODIC_JOBS_MAX_EVERY_S", 0)
@@ -356,6 +360,8 @@ DOMAIN_EVENTS_SWEEP_AFTER_S = env_int("DOMAIN_EVENTS_SWEEP_AFTER_S", 30)
 # Automation rules (rules/, docs/rules.md): the loop guard stops a chain of rules reacting to each other's
 # changes at this depth, and a rule acting on one thread more often than this per hour.
 RULES_MAX_DEPTH = env_int("RULES_MAX_DEPTH", 3)
+# The lead score: touchpoints, replies and fast answers count half as much after this many days (lifecycle/scores.py).
+LEAD_SCORE_HALF_LIFE_DAYS = max(1, env_int("LEAD_SCORE_HALF_LIFE_DAYS", 30))
 RULES_MAX_PER_THREAD_HOUR = env_int("RULES_MAX_PER_THREAD_HOUR", 10)
 RULES_SWEEP_AFTER_S = env_int("RULES_SWEEP_AFTER_S", 30)
 # Outgoing webhooks (webhooks/, docs/webhooks.md). A receiver gets WEBHOOK_TIMEOUT_S to answer; due

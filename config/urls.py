@@ -12,6 +12,7 @@ from channels_adapters.webchat import views as webchat_views
 from config import health
 from config.auth import login_throttled, login_view
 from inbox import contacts as contacts_views
+from inbox import settings_pages
 from inbox import views as inbox_views
 from rules import views as rules_views
 from sequences import views as sequences_views
@@ -24,6 +25,7 @@ urlpatterns = [
     path("readyz", health.readyz),
     path("widget.js", webchat_views.widget_js, name="widget-js"),
     path("webchat/uploads/", webchat_views.widget_upload, name="widget-upload"),
+    path("webchat/available/", webchat_views.widget_available, name="widget-available"),
     # The installable app (manifest, service worker, offline page) and Web Push devices
     path("", include("push.urls")),
     path("accounts/login/", login_view, name="login"),
@@ -53,6 +55,24 @@ urlpatterns = [
         sequences_views.contact_sequences,
         name="inbox-contact-sequences",
     ),
+    path("inbox/settings/labels/", settings_pages.labels_page, name="inbox-settings-labels"),
+    path("inbox/settings/hours/", settings_pages.hours_index, name="inbox-settings-hours-index"),
+    path("inbox/settings/<int:inbox_id>/hours/", settings_pages.hours_page, name="inbox-settings-hours"),
+    path(
+        "inbox/settings/<int:inbox_id>/secret/reveal/",
+        settings_pages.secret_reveal,
+        name="inbox-secret-reveal",
+    ),
+    path(
+        "inbox/settings/<int:inbox_id>/secret/rotate/",
+        settings_pages.secret_rotate,
+        name="inbox-secret-rotate",
+    ),
+    path(
+        "inbox/settings/<int:inbox_id>/origins/allow/",
+        settings_pages.origin_allow,
+        name="inbox-origin-allow",
+    ),
     path("inbox/sandbox/", inbox_views.sandbox, name="inbox-sandbox"),
     path("inbox/search/", inbox_views.search_page, name="inbox-search"),
     path("inbox/canned/", inbox_views.canned_page, name="inbox-canned"),
@@ -66,6 +86,7 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/call/", inbox_views.call_back, name="inbox-call"),
     path("inbox/profile/", inbox_views.profile, name="inbox-profile"),
     path("inbox/entries/<int:entry_id>/retry/", inbox_views.retry_entry, name="inbox-entry-retry"),
+    path("inbox/entries/<int:entry_id>/redact/", inbox_views.redact_entry, name="inbox-entry-redact"),
     path("inbox/entries/<int:entry_id>/identity/", inbox_views.identity_accept, name="inbox-entry-identity"),
     path("inbox/<int:conversation_id>/merge/", inbox_views.merge, name="inbox-merge"),
     path("inbox/<int:conversation_id>/erase/", inbox_views.contact_erase_ui, name="inbox-contact-erase"),

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import salted_hmac
 
 from contacts import addresses
 
@@ -111,9 +114,8 @@ class Identity(models.Model):
     verified = models.BooleanField(default=True)
     # False when the sender is not a well-formed address (an alphanumeric sender id, garbage): kept, flagged.
     is_valid = models.BooleanField(default=True)
-    # SMS opt-out: set by STOP, cleared by START; an opted-out number is not messaged.
-    opted_out_at = models.DateTimeField(null=True, blank=True)
-    # When the last STOP or START was made, so keywords processed out of order keep the latest wish.
+    # When the last STOP or START was made, so keywords processed out of order keep the latest wish. Whether
+    # the number is opted out is its Suppression (per address, outliving this row): see `opted_out_at`.
     opt_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
@@ -131,6 +133,44 @@ class Identity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.scope + ':' if self.scope else ''}{self.address}"
+
+    @property
+    def opted_out_at(self) -> datetime | None:
+        """When this number texted STOP (None: it may be sent SMS): read from its suppression, the one record of
+        an opt-out, so every contact sharing the number, and a new one after an erasure, sees the same."""
+        if self.kind != addresses.PHONE or not self.address:
+            return None
+        found = Suppression.objects.filter(
+            channel=Suppression.SMS, key=suppression_key(channel=Suppression.SMS, address=self.address)
+        ).first()
+        return found.created_at if found is not None else None
+
+
+def suppression_key(*, channel: str, address: str) -> str:
+    """A keyed hash (HMAC-SHA256 with a key derived from SECRET_KEY) of a normalized address on a channel: it
+    recognises the address again without keeping it. Rotating SECRET_KEY forgets every suppression."""
+    return salted_hmac("contacts.Suppression", f"{channel}:{address}", algorithm="sha256").hexdigest()
+
+
+class Suppression(models.Model):
+    """An address that must not be messaged on a channel (a STOP), kept as a keyed hash of the address.
+
+    It is per address, as Twilio's own opt-out is, and outlives the customer: erasing a contact deletes their
+    identities but not this row, so a campaign never texts an erased customer who said STOP; START lifts it."""
+
+    SMS = "sms"
+    CHANNEL_CHOICES = [(SMS, "SMS (STOP)")]
+
+    channel = models.CharField(max_length=16, choices=CHANNEL_CHOICES)
+    # contacts.models.suppression_key of the normalized address (E.164 phone, lower-case email).
+    key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(help_text="When the customer asked to stop")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "key"], name="suppression_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} suppression {self.key[:12]}…"
 
 
 class ContactImport(models.Model):

@@ -41,3 +41,13 @@ class ContactPanel:
 def user_ids_waiting_for_site() -> int:
     """Host-site user ids with no site to scope them (they verify nobody until an admin scopes them)."""
     return Identity.objects.filter(kind=addresses.EXTERNAL, scope="").count()
+
+
+def address_suppressed(*, channel: str, address: str) -> datetime | None:
+    """When `address` (normalized) asked not to be messaged on `channel`, or None: the check every send makes."""
+    from contacts.models import Suppression, suppression_key
+
+    found = Suppression.objects.filter(
+        channel=channel, key=suppression_key(channel=channel, address=address)
+    ).first()
+    return found.created_at if found is not None else None

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.text import name_clean
 from contacts import addresses
-from contacts.models import AttributeDefinition, Contact, Identity, Label
+from contacts.models import AttributeDefinition, Contact, Identity, Label, Suppression, suppression_key
 from events.services import event_publish
 
 
@@ -121,18 +121,27 @@ def identities_scope_to_site(*, identities: Any, site_id: int) -> tuple[int, lis
 def identity_set_opt_out(*, identity: Identity, opted_out: bool, at: datetime | None = None) -> bool:
     """Record an SMS opt-out (STOP) or opt-in (START) made at `at`. Returns whether anything changed.
 
-    A keyword older than the last one applied changes nothing, so STOP and START processed out of order
-    leave the customer's latest wish in force.
+    The opt-out is a Suppression of the number (a keyed hash), not a flag on this identity: it outlives an
+    erasure and holds for every contact sharing the number. A keyword older than the last one applied to this
+    identity changes nothing, so STOP and START processed out of order leave the customer's latest wish.
     """
     at = at or timezone.now()
     if identity.opt_changed_at is not None and at < identity.opt_changed_at:
         return False
     identity.opt_changed_at = at
-    changed = opted_out != (identity.opted_out_at is not None)
-    if changed:
-        identity.opted_out_at = at if opted_out else None
-    identity.save(update_fields=["opted_out_at", "opt_changed_at"])
-    return changed
+    identity.save(update_fields=["opt_changed_at"])
+    return suppression_set(channel=Suppression.SMS, address=identity.address, suppressed=opted_out, at=at)
+
+
+def suppression_set(*, channel: str, address: str, suppressed: bool, at: datetime | None = None) -> bool:
+    """Suppress `address` (normalized) on `channel`, or lift its suppression. Returns whether it changed."""
+    key = suppression_key(channel=channel, address=address)
+    if not suppressed:
+        return Suppression.objects.filter(channel=channel, key=key).delete()[0] > 0
+    _, created = Suppression.objects.get_or_create(
+        channel=channel, key=key, defaults={"created_at": at or timezone.now()}
+    )
+    return created
 
 
 def verified_identity(normalized: addresses.NormalizedAddress) -> Identity | None:
@@ -232,3 +241,69 @@ def value_shown(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return repr(value) if isinstance(value, str) else str(value)
+
+
+# --- labels and attribute definitions, managed on /inbox/settings/labels/ ------------------------------------
+_KEY = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+
+
+def label_save(*, label: Label | None, name: str, color: str) -> Label:
+    """Create a label, or rename and recolor one; a name another label has (in any case) is refused."""
+    from config.errors import ValidationError
+
+    name, color = label_clean(name=name, color=color)
+    taken = Label.objects.filter(name__iexact=name)
+    if label is not None:
+        taken = taken.exclude(pk=label.pk)
+    if taken.exists():
+        raise ValidationError(f"A label named {name!r} exists already.")
+    label = label or Label()
+    label.name, label.color = name, color
+    label.save()
+    return label
+
+
+def label_delete(*, label: Label) -> int:
+    """Delete a label; the customers who had it lose it. Returns how many had it."""
+    had = label.contacts.count()
+    label.delete()
+    return had
+
+
+def attribute_definition_save(
+    *,
+    definition: AttributeDefinition | None,
+    label: str,
+    key: str = "",
+    kind: str = AttributeDefinition.TEXT,
+    choices: str = "",
+) -> AttributeDefinition:
+    """Define a custom attribute (its key and type are fixed once made: values are stored under the key), or
+    rename one and change a choice attribute's values."""
+    from config.errors import ValidationError
+
+    text = name_clean(label, max_length=100, what="an attribute")
+    if definition is None:
+        key = (key.strip() or re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_"))[:50]
+        if not _KEY.match(key):
+            raise ValidationError(
+                f"{key[:50]!r} cannot be a key: use lower-case letters, digits and _, starting with a letter."
+            )
+        if AttributeDefinition.objects.filter(key=key).exists():
+            raise ValidationError(f"An attribute with the key {key!r} exists already.")
+        if kind not in dict(AttributeDefinition.TYPE_CHOICES):
+            raise ValidationError(f"{kind[:20]!r} is not a type; pick text, number, date, yes/no or choice.")
+        definition = AttributeDefinition(key=key, type=kind, position=AttributeDefinition.objects.count())
+    definition.label = text
+    if definition.type == AttributeDefinition.CHOICE:
+        values = list(dict.fromkeys(v.strip() for v in choices.split(",") if v.strip()))
+        if not values:
+            raise ValidationError("A choice attribute needs its values, separated by commas.")
+        definition.choices = values
+    definition.save()
+    return definition
+
+
+def attribute_definition_delete(*, definition: AttributeDefinition) -> None:
+    """Delete a definition. Values already on customers stay in their record but are no longer shown or edited."""
+    definition.delete()

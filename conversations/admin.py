@@ -39,6 +39,8 @@ class AgentProfileAdmin(admin.ModelAdmin[AgentProfile]):
 class InboxAdmin(admin.ModelAdmin[Inbox]):
     list_display = ["name", "kind", "address", "messaging_service_sid", "team", "is_default"]
     list_filter = ["kind", "team"]
+    # The identity secret is shown masked, revealed (audited) and rotated on /inbox/settings/ only.
+    exclude = ["identity_secret", "identity_secret_previous", "identity_secret_rotated_at"]
 
 
 @admin.register(Conversation)

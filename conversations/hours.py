@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -171,3 +172,98 @@ def _local(day: date, moment: time, zone: ZoneInfo) -> datetime:
     if moment == time.max:  # "24:00": the next midnight
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
     return datetime.combine(day, moment, tzinfo=zone)
+
+
+# --- the weekly editor (/inbox/settings/<id>/hours/) ---------------------------------------------------
+DAY_NAMES = {
+    "mon": "Monday",
+    "tue": "Tuesday",
+    "wed": "Wednesday",
+    "thu": "Thursday",
+    "fri": "Friday",
+    "sat": "Saturday",
+    "sun": "Sunday",
+}
+
+
+def business_hours_by_day(inbox: Inbox) -> dict[str, list[tuple[str, str]]]:
+    """The stored schedule as the editor shows it: each day's ranges in order, an overnight range shown as its
+    evening (until 24:00) and the next day's morning (from 00:00), which `is_open` reads the same way."""
+    days: dict[str, list[tuple[str, str]]] = {day: [] for day in WEEKDAYS}
+    schedule: dict[str, Any] = inbox.business_hours or {}
+    for index, day in enumerate(WEEKDAYS):
+        for pair in schedule.get(day) or []:
+            if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(_is_hhmm(v) for v in pair)):
+                continue
+            start, end = str(pair[0]), str(pair[1])
+            if _parse(end) <= _parse(start) and end != "00:00":
+                days[day].append((start, "24:00"))
+                days[WEEKDAYS[(index + 1) % 7]].append(("00:00", end))
+            else:
+                days[day].append((start, "24:00" if end == "00:00" else end))
+    return {day: sorted(ranges) for day, ranges in days.items()}
+
+
+def business_hours_from_editor(
+    *, always_open: bool, days: dict[str, tuple[bool, list[tuple[str, str]]]], holidays: list[str]
+) -> tuple[dict[str, list[list[str]]], list[str], list[str]]:
+    """(schedule, holidays, errors) from the editor's fields: per weekday open or closed and its ranges
+    (an empty pair is ignored; an end of 00:00 or 24:00 means midnight), and the dates closed.
+
+    Every problem is reported, by day and range, so one round trip fixes them all."""
+    errors: list[str] = []
+    schedule: dict[str, list[list[str]]] = {}
+    for day in WEEKDAYS:
+        is_open_day, pairs = days.get(day, (False, []))
+        name = DAY_NAMES[day]
+        ranges: list[tuple[str, str]] = []
+        for start, end in pairs:
+            start, end = start.strip(), end.strip()
+            if not start and not end:
+                continue
+            if not start or not end:
+                errors.append(
+                    f"{name}: give both an opening and a closing time ({start or end} has no pair)."
+                )
+                continue
+            end = "24:00" if end in ("00:00", "24:00") else end
+            if not (_is_hhmm(start) and start != "24:00" and _is_hhmm(end)):
+                errors.append(f"{name}: {start} to {end} is not a time range; write times as 09:00.")
+                continue
+            if _parse(end) <= _parse(start):
+                errors.append(
+                    f"{name}: {start} to {end} closes before it opens; the end must be after the start."
+                )
+                continue
+            ranges.append((start, end))
+        ranges.sort()
+        for (first_start, first_end), (next_start, next_end) in pairwise(ranges):
+            if _parse(next_start) < _parse(first_end):
+                errors.append(f"{name}: {first_start} to {first_end} and {next_start} to {next_end} overlap.")
+        if is_open_day and not ranges and not any(f"{name}:" in error for error in errors):
+            errors.append(f"{name} is marked open but has no hours: add a range or mark it closed.")
+        schedule[day] = [[start, end] for start, end in ranges] if is_open_day else []
+    if not always_open and not any(schedule.values()) and not errors:
+        errors.append("No day is open: open at least one day, or choose “Always open”.")
+    closed: list[str] = []
+    for value in holidays:
+        text = value.strip()
+        if not text:
+            continue
+        try:
+            day_closed = date.fromisoformat(text).isoformat()
+        except ValueError:
+            errors.append(f"{text[:20]!r} is not a date; pick one in the calendar (YYYY-MM-DD).")
+            continue
+        if day_closed not in closed:
+            closed.append(day_closed)
+    return ({} if always_open else schedule), sorted(closed), errors
+
+
+def inbox_hours_set(*, inbox: Inbox, schedule: dict[str, Any], holidays: list[str], time_zone: str) -> Inbox:
+    """Save an inbox's business hours, time zone and holidays: what voice, web chat, the rules and the reports
+    read through `is_open`. Refused whole, with the reason, if `is_open` could not read them."""
+    business_hours_validate(schedule=schedule, holidays=holidays, time_zone=time_zone)
+    inbox.business_hours, inbox.holidays, inbox.time_zone = schedule, holidays, time_zone
+    inbox.save(update_fields=["business_hours", "holidays", "time_zone"])
+    return inbox

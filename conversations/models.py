@@ -125,6 +125,11 @@ class Inbox(models.Model):
         blank=True,
         help_text="Web chat: HMAC-SHA256 key for Hub.identify's user_hash; never shown to visitors",
     )
+    # After a rotation the previous secret keeps verifying for a day, so the host site can deploy the new one.
+    identity_secret_previous = EncryptedTextField(
+        blank=True, help_text="Web chat: the secret before the last rotation; verifies until a day after it"
+    )
+    identity_secret_rotated_at = models.DateTimeField(null=True, blank=True)
     # Web chat inboxes whose sites truly share one user base are linked on purpose, to one "site": its secret
     # signs for all of them and a user id names the same customer on each. Unlinked, user ids never cross.
     identity_site = models.ForeignKey(

@@ -1,10 +1,14 @@
 """Who is viewing a thread and who is typing in it, and which agents have a live socket: never the database.
 
-Each socket's presence is a field of a Redis hash (`presence:conversation:<id>`, `presence:agent:<id>`)
-whose value says until when it holds; the socket's heartbeat pushes that time on. A socket that dies
-without a goodbye simply stops pushing, and its field is dropped by the next reader once it has expired,
-so the answer is right across processes and survives crashes. With no Redis (the embedded mode, one
-process) the same store lives in a dict.
+Each socket's presence in a thread is a field of a Redis hash (`hub:presence:conversation:<id>`) whose
+value says until when it holds (and whether it types); an agent's live sockets are the members of a sorted
+set (`hub:presence:agent-sockets:<id>`) scored by until when each holds. The socket's heartbeat pushes that
+time on. A socket that dies without a goodbye simply stops pushing, and its mark is dropped by the next
+writer once it has expired, so the answer is right across processes and survives crashes. An agent's
+heartbeat costs the same whatever number of tabs they keep open: one round trip that adds its own mark,
+drops the expired ones by score and counts the rest, never reading the others. All of a process's sockets
+share one bounded pool of Redis connections that waits for a free connection rather than failing. With
+no Redis (the embedded mode, one process) the same store lives in dicts.
 """
 
 from __future__ import annotations
@@ -53,11 +57,23 @@ class _Store(Protocol):
     async def get(self, key: str, field: str) -> str | None: ...
     async def remove(self, key: str, field: str) -> None: ...
     async def all(self, key: str) -> dict[str, str]: ...
+    async def count_mark(self, key: str, member: str, until: float | None, now: float, ttl: float) -> int: ...
 
 
 class _MemoryStore:
     def __init__(self) -> None:
         self.data: dict[str, dict[str, str]] = {}
+        self.scored: dict[str, dict[str, float]] = {}
+
+    async def count_mark(self, key: str, member: str, until: float | None, now: float, ttl: float) -> int:
+        members = self.scored.setdefault(key, {})
+        if until is None:
+            members.pop(member, None)
+        else:
+            members[member] = until
+        for gone in [m for m, score in members.items() if score < now]:
+            del members[gone]
+        return len(members)
 
     async def put(self, key: str, field: str, value: str, ttl: float) -> None:
         self.data.setdefault(key, {})[field] = value
@@ -73,7 +89,10 @@ class _MemoryStore:
 
 
 class _RedisStore:
-    """One client per event loop (a redis.asyncio connection belongs to the loop that made it)."""
+    """One client per event loop (a redis.asyncio connection belongs to the loop that made it), on a
+    blocking pool: with thousands of sockets in one process, a burst of heartbeats waits its turn for one
+    of PRESENCE_REDIS_CONNECTIONS connections instead of failing (a plain pool raises MaxConnectionsError
+    past its size, which killed the consumers)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -85,8 +104,27 @@ class _RedisStore:
         loop = asyncio.get_running_loop()
         client = self.clients.get(loop)
         if client is None:
-            client = self.clients[loop] = redis.Redis.from_url(self.url, socket_timeout=5)
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=int(settings.PRESENCE_REDIS_CONNECTIONS),
+                timeout=10,  # seconds to wait for a free connection before the call fails
+                socket_timeout=5,
+            )
+            client = self.clients[loop] = redis.Redis(connection_pool=pool)
         return client
+
+    async def count_mark(self, key: str, member: str, until: float | None, now: float, ttl: float) -> int:
+        """Set (or, with until None, remove) one member's time, drop the expired, count the rest: one trip."""
+        async with self._client().pipeline(transaction=False) as pipe:
+            if until is None:
+                pipe.zrem(key, member)
+            else:
+                pipe.zadd(key, {member: until})
+                pipe.expire(key, int(ttl) + 5)
+            pipe.zremrangebyscore(key, "-inf", f"({now}")
+            pipe.zcard(key)
+            results = await pipe.execute()
+        return int(results[-1])
 
     async def put(self, key: str, field: str, value: str, ttl: float) -> None:
         async with self._client().pipeline(transaction=False) as pipe:
@@ -129,7 +167,7 @@ def _conversation_key(conversation_id: int) -> str:
 
 
 def _agent_key(user_id: int) -> str:
-    return f"hub:presence:agent:{user_id}"
+    return f"hub:presence:agent-sockets:{user_id}"
 
 
 async def _live(key: str) -> dict[str, _Mark]:
@@ -191,38 +229,30 @@ async def viewers(conversation_id: int) -> list[Viewer]:
 
 
 # --- an agent's sockets -----------------------------------------------------------------------------
-async def agent_socket_mark(*, user_id: int, socket: str, name: str) -> int:
+async def agent_socket_mark(*, user_id: int, socket: str) -> int:
     """This socket of the agent is alive (on connect and each heartbeat); returns how many are."""
-    store = _the_store()
-    await store.put(
-        _agent_key(user_id), socket, _Mark(user=user_id, name=name, until=time.time() + _ttl()).dump(), _ttl()
-    )
-    return len(await _live(_agent_key(user_id)))
+    now = time.time()
+    return await _the_store().count_mark(_agent_key(user_id), socket, now + _ttl(), now, _ttl())
 
 
 async def agent_socket_gone(*, user_id: int, socket: str) -> int:
     """This socket closed; returns how many of the agent's sockets are still alive."""
-    await _the_store().remove(_agent_key(user_id), socket)
-    return len(await _live(_agent_key(user_id)))
+    return await _the_store().count_mark(_agent_key(user_id), socket, None, time.time(), _ttl())
 
 
 def agent_has_socket(user_id: int) -> bool:
     """Whether any socket of the agent is alive now (a tab of the hub is open), from synchronous code:
-    a Celery task deciding whether a push is needed. Expired fields are left for the async readers."""
+    a Celery task deciding whether a push is needed."""
     store = _the_store()
     if isinstance(store, _RedisStore):
         import redis
 
         client = redis.Redis.from_url(store.url, socket_timeout=5)
         try:
-            raw = client.hgetall(_agent_key(user_id))
+            return bool(client.zcount(_agent_key(user_id), time.time(), "+inf"))
         finally:
             client.close()
-        values = list(raw.values())
-    elif isinstance(store, _MemoryStore):
-        values = list(store.data.get(_agent_key(user_id), {}).values())
-    else:
-        return False
-    now = time.time()
-    marks = (_Mark.load(value) for value in values)
-    return any(mark is not None and mark.until >= now for mark in marks)
+    if isinstance(store, _MemoryStore):
+        now = time.time()
+        return any(until >= now for until in store.scored.get(_agent_key(user_id), {}).values())
+    return False

@@ -14,7 +14,7 @@ from conversations.models import SavedView
 from conversations.selectors import CHANNELS, PRIORITY_RANK, SORTS, STATUSES, VIEWS
 
 # The filters a saved view keeps, as the inbox's query string names them.
-FILTER_KEYS = ("view", "status", "inbox", "team", "channel", "label", "priority", "sort")
+FILTER_KEYS = ("view", "status", "inbox", "team", "channel", "label", "priority", "score", "sort")
 
 
 def saved_view_filters_clean(raw: dict[str, Any]) -> dict[str, str]:
@@ -27,6 +27,7 @@ def saved_view_filters_clean(raw: dict[str, Any]) -> dict[str, str]:
         "team": _an_id,
         "label": _an_id,
         "priority": _a_priority,
+        "score": lambda value: value.isdigit() and len(value) <= 4,  # the least lead score shown
         "sort": _a_sort,
     }
     kept: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Case, Exists, IntegerField, Max, Min, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Cast, Coalesce
 
 from config.errors import NotFound
 from contacts.models import AttributeDefinition, Contact, Label
@@ -110,7 +112,21 @@ class ListCursor:
     rank: int | None = None  # the priority's rank, when the list is sorted by priority
 
 
-SORTS = ("recent", "priority")
+SORTS = ("recent", "priority", "score")
+# Filled at start by the lifecycle (lifecycle.apps), which keeps the lead scores: the SQL of a thread's customer's
+# score now, so the list shows, sorts and filters by it without importing the app above.
+LEAD_SCORE: list[Callable[[], Any]] = []
+
+
+def _score_rank() -> Any:
+    """Best lead first: the score, negated, as a whole number (no score ranks as 0)."""
+    return Cast(Coalesce(LEAD_SCORE[0](), Value(0.0)) * Value(-1.0), IntegerField())
+
+
+def _with_score(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    return qs.annotate(score_now=LEAD_SCORE[0]()) if LEAD_SCORE else qs
+
+
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
 
@@ -132,10 +148,15 @@ class ListFilters:
     channel: str = ""
     label_id: int | None = None
     priority: str = ""
+    min_score: int | None = None  # the customer's lead score is at least this
 
     def __bool__(self) -> bool:
         return (
-            self.team_id is not None or bool(self.channel) or self.label_id is not None or bool(self.priority)
+            self.team_id is not None
+            or bool(self.channel)
+            or self.label_id is not None
+            or bool(self.priority)
+            or self.min_score is not None
         )
 
 
@@ -150,11 +171,14 @@ def conversation_list(
     limit: int = 50,
     sort: str = "recent",
 ) -> list[Conversation]:
-    """Threads for the inbox list, latest activity first, or by priority (urgent first) and then latest."""
-    if sort == "priority":
+    """Threads for the inbox list, latest activity first, or by priority (urgent first) or lead score (best
+    first), and then latest."""
+    if sort == "score" and not LEAD_SCORE:
+        sort = "recent"
+    if sort in ("priority", "score"):
         ranked = _list_filtered(
             user=user, view=view, status=status, inbox_id=inbox_id, filters=filters or ListFilters()
-        ).annotate(rank=priority_rank())
+        ).annotate(rank=priority_rank() if sort == "priority" else _score_rank())
         if after is not None and after.rank is not None:
             ranked = ranked.filter(
                 Q(rank__gt=after.rank)
@@ -164,7 +188,7 @@ def conversation_list(
         ordered = ranked.select_related("contact", "assignee", "last_inbound_inbox").order_by(
             "rank", "-last_activity_at", "-id"
         )
-        return list(ordered.prefetch_related("contact__identities")[:limit])
+        return list(_with_score(ordered).prefetch_related("contact__identities")[:limit])
     if filters:
         qs = _list_filtered(user=user, view=view, status=status, inbox_id=inbox_id, filters=filters)
         if after is not None:
@@ -189,7 +213,7 @@ def conversation_list(
                 Q(last_activity_at__lt=after.last_activity_at)
                 | Q(last_activity_at=after.last_activity_at, id__lt=after.id)
             )
-    qs = qs.select_related("contact", "assignee", "last_inbound_inbox")
+    qs = _with_score(qs.select_related("contact", "assignee", "last_inbound_inbox"))
     return list(qs.order_by("-last_activity_at", "-id").prefetch_related("contact__identities")[:limit])
 
 
@@ -262,6 +286,8 @@ def _list_filtered(
             qs = qs.filter(last_inbound_channel=filters.channel)
         if filters.label_id is not None:
             qs = qs.filter(contact__labels__id=filters.label_id)
+        if filters.min_score is not None and LEAD_SCORE:
+            qs = qs.alias(score_min=LEAD_SCORE[0]()).filter(score_min__gte=filters.min_score)
     if status in LIST_STATUSES:
         qs = qs.filter(status=status)
     if status in ("resolved", "all"):

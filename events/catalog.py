@@ -101,6 +101,15 @@ EVENT_TYPES: dict[str, EventType] = {
             body=TEXT,
         ),
         _type(
+            "entry.redacted",
+            "An agent redacted one message, note or call (a card number in a text): its text is now "
+            '"redacted by <agent>", its attachments and raw payload are gone, and earlier events that carried '
+            "its text now carry that instead.",
+            entry=ID,
+            kind={"type": "string", "enum": ["message", "note", "call"]},
+            by=ID,
+        ),
+        _type(
             "call.missed",
             "An inbound call ended with nobody answering and no voicemail.",
             entry=ID,

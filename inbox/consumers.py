@@ -63,7 +63,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.typing_sent_at = 0.0
         self.visitor_groups: list[str] = []  # the open thread's web chat visitors, read on subscribe
         self.name = self.user.get_full_name() or self.user.get_username()
-        await presence.agent_socket_mark(user_id=self.user.pk, socket=self.channel_name, name=self.name)
+        await presence.agent_socket_mark(user_id=self.user.pk, socket=self.channel_name)
         # Presence sets availability: an offline agent who opens the inbox is online (away stays away).
         await database_sync_to_async(agent_presence_connected)(user_id=self.user.pk)
         await self.accept()
@@ -175,8 +175,10 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return True
 
     async def _heartbeat(self) -> None:
-        # One trip to the database thread for the whole check: at 5,000 sockets that is 200 pings a second.
-        check = await database_sync_to_async(_checkup)(
+        # One trip to the database for the whole check: at 5,000 sockets that is 200 pings a second. It runs
+        # on the shared thread pool, not the one thread that every socket's thread-sensitive calls queue on:
+        # a socket's broadcast frames wait behind its own check only, never behind the other sockets' checks.
+        check = await database_sync_to_async(_checkup, thread_sensitive=False)(
             self.user_id,
             self.conversation_id,
             self.verified_upto,
@@ -191,7 +193,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._leave_thread()
             self.conversation_id = None
         await self._refresh_groups(check.groups)
-        await presence.agent_socket_mark(user_id=self.user.pk, socket=self.channel_name, name=self.name)
+        await presence.agent_socket_mark(user_id=self.user.pk, socket=self.channel_name)
         if self.conversation_id is not None:
             # Refresh this socket's mark and show the page who is here now (a dead socket's mark has expired).
             await presence.viewing_mark(

@@ -82,6 +82,8 @@ from rules.models import Macro
 from rules.services import macro_apply
 from sequences.models import Sequence
 
+SCORE_STEPS = (20, 50)  # the list's lead-score filters: warm and hot (lifecycle.scores.score_band)
+
 
 def _list_params(request: HttpRequest) -> dict[str, Any]:
     view = request.GET.get("view", "all")
@@ -89,6 +91,7 @@ def _list_params(request: HttpRequest) -> dict[str, Any]:
     inbox, team, label = (request.GET.get(key, "")[:12] for key in ("inbox", "team", "label"))
     channel = request.GET.get("channel", "")
     priority, sort = request.GET.get("priority", ""), request.GET.get("sort", "")
+    score = request.GET.get("score", "")[:4]
     return {
         "view": view if view in VIEWS else "all",
         "status": status if status in STATUSES else "open",
@@ -98,6 +101,7 @@ def _list_params(request: HttpRequest) -> dict[str, Any]:
             channel=channel if channel in CHANNELS else "",
             label_id=int(label) if label.isdigit() else None,
             priority=priority if priority in PRIORITY_RANK else "",
+            min_score=int(score) if score.isdigit() else None,
         ),
         "sort": sort if sort in SORTS else "recent",
     }
@@ -114,6 +118,7 @@ def _list_query(params: dict[str, Any], **override: Any) -> str:
         "channel": filters.channel or None,
         "label": filters.label_id,
         "priority": filters.priority or None,
+        "score": filters.min_score,
         "sort": None if params["sort"] == "recent" else params["sort"],
     }
     values.update(override)
@@ -150,12 +155,16 @@ def _list_links(request: HttpRequest, params: dict[str, Any]) -> dict[str, Any]:
         "sort_links": [
             ("recent", "Latest first", _list_query(params, sort=None)),
             ("priority", "Urgent first", _list_query(params, sort="priority")),
+            ("score", "Best leads first", _list_query(params, sort="score")),
         ],
+        "score_links": [(None, "Any lead score", _list_query(params, score=None))]
+        + [(n, f"★ {n} or more", _list_query(params, score=n)) for n in SCORE_STEPS],
         "current": {
             "team": filters.team_id,
             "channel": filters.channel,
             "label": filters.label_id,
             "priority": filters.priority,
+            "score": filters.min_score,
             "sort": params["sort"],
         },
         "query": _list_query(params)[1:],
@@ -840,6 +849,22 @@ def retry_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 @require_POST
 @agent_required
+def redact_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """The thread's "Redact…" on one message: its text becomes "redacted by <agent>" (docs/privacy.md)."""
+    from privacy.services import entry_redact
+
+    entry = entry_visible_to(request.user).filter(pk=entry_id).first()
+    if entry is None:
+        raise Http404("No such entry.")
+    try:
+        result = entry_redact(entry=entry, by=request_agent(request))
+    except HubError as error:
+        return json_error(error)
+    return JsonResponse({"entry": entry_json(result.entry.pk), "already": result.already})
+
+
+@require_POST
+@agent_required
 def identity_accept(request: HttpRequest, entry_id: int) -> HttpResponse:
     """The agent adds the new address an email came from to the customer."""
     from channels_adapters.email.services import identity_suggestion_accept
@@ -898,10 +923,7 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> HttpRespons
 def inbox_settings(request: HttpRequest) -> HttpResponse:
     if not agent_is_admin(request.user):
         raise DjangoPermissionDenied("Only admins configure inboxes.")
-    from django.conf import settings
-
     from channels_adapters.webchat.settings import widget_settings_update
-    from contacts.selectors import user_ids_waiting_for_site
 
     errors: dict[int, str] = {}
     saved: int | None = None
@@ -915,9 +937,29 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
             saved = target.pk
         except HubError as failure:
             errors[target.pk] = failure.message
+    return inbox_settings_render(request, errors=errors, saved=saved)
 
+
+def inbox_settings_render(
+    request: HttpRequest,
+    *,
+    errors: dict[int, str] | None = None,
+    saved: int | None = None,
+    secret_shown: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """The inbox settings page; `secret_shown` is a secret an admin asked to see or just rotated, shown once."""
+    from django.conf import settings
+
+    from channels_adapters.webchat.services import refused_origins
+    from channels_adapters.webchat.settings import previous_secret_valid_until
+    from contacts.selectors import user_ids_waiting_for_site
+
+    errors = errors or {}
     base = settings.PUBLIC_BASE_URL
-    inboxes = Inbox.objects.select_related("team", "twilio_account").order_by("is_default", "name")
+    inboxes = list(Inbox.objects.select_related("team", "twilio_account").order_by("is_default", "name"))
+    for inbox in inboxes:
+        inbox.previous_secret_until = previous_secret_valid_until(inbox)  # type: ignore[attr-defined]
+        inbox.refused = refused_origins(inbox=inbox) if inbox.kind == Inbox.WEBCHAT else []  # type: ignore[attr-defined]
     unrouted = (
         Entry.objects.filter(inbox__is_default=True, data__has_key="unrouted_to")
         .values("to_address")
@@ -942,6 +984,7 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
             "user_ids_waiting": user_ids_waiting_for_site(),
             "errors": errors,
             "saved": saved,
+            "secret_shown": secret_shown,
         },
         status=400 if errors else 200,
     )
@@ -1046,7 +1089,7 @@ def _parse_pair(value: str) -> tuple[datetime, int] | None:
 def _parse_list_cursor(value: str) -> ListCursor | None:
     rank, _, rest = value.rpartition("~")
     pair = _parse_pair(rest)
-    if pair is None or (rank and not rank.isdigit()):
+    if pair is None or (rank and not rank.removeprefix("-").isdigit()):
         return None
     return ListCursor(*pair, rank=int(rank) if rank else None)
 

@@ -11,12 +11,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.errors import NotFound, PermissionDenied
+from config.errors import NotFound, PermissionDenied, ValidationError
 from contacts import addresses
 from contacts.models import Contact, Identity
 from contacts.services import contact_resolve, contact_surviving
-from conversations.selectors import agent_sees_everything, contact_get_visible
+from conversations.selectors import agent_is_admin, agent_sees_everything, contact_get_visible
 from lifecycle.models import Stage, Touchpoint
+from lifecycle.scores import SIGNALS_HELP, lead_score_explain, lead_score_weights, lead_score_weights_set
 from lifecycle.selectors import contact_stage_of, funnel_report, period_parse
 from lifecycle.services import stage_move, touchpoint_record
 
@@ -223,3 +224,59 @@ class FunnelFigures(generics.GenericAPIView[Stage]):
                 ],
             }
         )
+
+
+def score_data(contact_id: int) -> dict[str, Any] | None:
+    """A contact's lead score as the API shows it: the number now, its band and the reasons."""
+    explained = lead_score_explain(contact_id=contact_id)
+    if explained is None:
+        return None
+    return {
+        "score": explained.score,
+        "band": explained.band,
+        "reasons": [{"points": reason.points, "text": reason.text} for reason in explained.reasons],
+    }
+
+
+class ContactScore(generics.GenericAPIView[Contact]):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+        description="The contact's lead score now, with its reasons, largest first.",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        contact = contact_get_visible(request.user, int(pk))
+        return Response({"id": contact.pk, "lead_score": score_data(contact.pk)})
+
+
+class LeadScoreWeights(generics.GenericAPIView[Contact]):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        description="The points each lead-score signal is worth (`{signal: points}`), and the signals there are.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"weights": lead_score_weights(), "signals": SIGNALS_HELP})
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT},
+        description='Admins set some weights (`{"weights": {signal: points}}`, -100 to 100); every score is '
+        "recomputed. A signal that does not exist or points out of range: 400 with the reason, nothing changed.",
+    )
+    def patch(self, request: Request) -> Response:
+        return self._set(request, replace=False)
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT},
+        description="Admins replace every weight (signals left out count nothing); as PATCH otherwise.",
+    )
+    def put(self, request: Request) -> Response:
+        return self._set(request, replace=True)
+
+    def _set(self, request: Request, *, replace: bool) -> Response:
+        if not agent_is_admin(request.user):
+            raise PermissionDenied("Only admins change the lead score's weights.")
+        weights = request.data.get("weights") if isinstance(request.data, dict) else None
+        if not isinstance(weights, dict):
+            raise ValidationError('Send {"weights": {"<signal>": <points>, ...}}.')
+        return Response({"weights": lead_score_weights_set(weights=weights, replace=replace)})

@@ -16,6 +16,11 @@ class LifecycleConfig(AppConfig):
 
         post_migrate.connect(_stages_seed, sender=self)
         subscribers_register()
+        from conversations.selectors import LEAD_SCORE
+        from lifecycle.scores import score_expression
+
+        if not LEAD_SCORE:
+            LEAD_SCORE.append(score_expression)
 
 
 def _stages_seed(using: str = "default", **kwargs: Any) -> None:
@@ -26,3 +31,6 @@ def _stages_seed(using: str = "default", **kwargs: Any) -> None:
 
     if not Stage.objects.using(using).exists():
         stages_seed()
+    from lifecycle.scores import lead_score_weights_seed
+
+    lead_score_weights_seed()

@@ -181,3 +181,55 @@ class Leak(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.conversation_id}"
+
+
+class LeadScoreWeight(models.Model):
+    """How many points an admin gives one signal (lifecycle/scores.py lists the signals); a signal without a
+    row counts nothing."""
+
+    signal = models.CharField(max_length=80, unique=True)
+    points = models.SmallIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["signal"]
+
+    def __str__(self) -> str:
+        return f"{self.signal}: {self.points:+d}"
+
+
+class LeadSignal(models.Model):
+    """What a contact did for one signal, folded as it happens (from the domain events): how often, when last,
+    and `mass`, the sum of 2^((t - epoch) / half-life) over the occurrences for a signal that decays, so the
+    decayed total at any time is mass * 2^(-(now - epoch) / half-life), whatever the weights are."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    signal = models.CharField(max_length=80)
+    decays = models.BooleanField(default=True)
+    count = models.PositiveIntegerField(default=0)
+    mass = models.FloatField(default=0.0)
+    last_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "signal"], name="lead_signal_one")]
+        indexes = [models.Index(fields=["signal"], name="lead_signal_signal")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} {self.signal} x{self.count}"
+
+
+class LeadScore(models.Model):
+    """A contact's score, kept from its signals and the weights in a form that decays without being written:
+    score(now) = mass * 2^(-(now - epoch) / half-life) + fixed (+ the silence weight once `last_heard_at` is
+    older than the silence window). Sorting by it needs no per-row clock: the decay factor is one number."""
+
+    contact = models.OneToOneField(
+        Contact, on_delete=models.CASCADE, primary_key=True, related_name="lead_score"
+    )
+    mass = models.FloatField(default=0.0)
+    fixed = models.IntegerField(default=0)
+    last_heard_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"score of {self.contact_id}"

@@ -3,7 +3,7 @@ and the live list of leaks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,17 @@ from conversations.models import Conversation, Entry, Inbox, Team
 from conversations.realtime import Frame
 from conversations.selectors import conversation_visible_to
 from lifecycle import defaults
-from lifecycle.models import ContactStage, Leak, LeakSettings, Stage, StageChange
+from lifecycle.models import (
+    ContactStage,
+    LeadScore,
+    LeadScoreWeight,
+    LeadSignal,
+    Leak,
+    LeakSettings,
+    Stage,
+    StageChange,
+)
+from lifecycle.scores import HOT, SILENCE, SILENT, WARM, decay_factor, lead_scores_of
 
 MAX_PERIOD_DAYS = 3 * 366
 DEFAULT_PERIOD_DAYS = 90
@@ -120,7 +130,7 @@ class FunnelReport:
         return self.no_stage_now + sum(row.now for row in self.main + self.side)
 
 
-BREAKDOWNS = ("first channel", "first inbox", "team", "agent")
+BREAKDOWNS = ("first channel", "first inbox", "campaign", "lead score", "team", "agent")
 
 
 def funnel_report(*, period: Period) -> FunnelReport:
@@ -207,23 +217,37 @@ def _reached(period: Period, main: list[Stage]) -> list[tuple[str, str, list[int
         .order_by()
     )
     inner_sql, inner_params = furthest.query.sql_with_params()
+    # Which sources bring leads that convert: the campaign a lead came from, and the band of their score now.
+    now = timezone.now()
+    silent = LeadScoreWeight.objects.filter(signal=SILENT).values_list("points", flat=True).first() or 0
+    score = "(sc.mass * %s + sc.fixed + CASE WHEN sc.last_heard_at < %s THEN %s ELSE 0 END)"
     sql = (
         f"WITH best AS ({inner_sql}) "  # noqa: S608 - compiled by the ORM; values stay parameters
-        "SELECT cs.first_channel, cs.first_inbox_id, inbox.team_id, thread.assignee_id, best.furthest, COUNT(*) "
+        # The band as a number: a narrow key keeps the grouping one hash of a few thousand rows.
+        "SELECT cs.first_channel, cs.first_inbox_id, inbox.team_id, thread.assignee_id, best.furthest, camp.signal, "
+        f"CASE WHEN sc.contact_id IS NULL THEN 0 WHEN {score} >= %s THEN 3 WHEN {score} >= %s THEN 2 ELSE 1 END, "
+        "COUNT(*) "
         f"FROM best LEFT JOIN {ContactStage._meta.db_table} cs ON cs.contact_id = best.contact_id "
         f"LEFT JOIN {Inbox._meta.db_table} inbox ON inbox.id = cs.first_inbox_id "
         f"LEFT JOIN {Conversation._meta.db_table} thread ON thread.contact_id = best.contact_id "
-        "GROUP BY 1, 2, 3, 4, 5"
+        f"LEFT JOIN {LeadSignal._meta.db_table} camp ON camp.contact_id = best.contact_id "
+        "AND camp.signal LIKE 'source_campaign:%%' "
+        f"LEFT JOIN {LeadScore._meta.db_table} sc ON sc.contact_id = best.contact_id "
+        "GROUP BY 1, 2, 3, 4, 5, 6, 7"
     )
+    scored: list[Any] = [decay_factor(now), now - SILENCE, silent]
     with connections[furthest.db].cursor() as cursor:
-        cursor.execute(sql, inner_params)
+        cursor.execute(sql, [*inner_params, *scored, HOT, *scored, WARM])
         combinations = cursor.fetchall()
+    bands = {0: "", 1: "cold", 2: "warm", 3: "hot"}
     sums: dict[tuple[str, str], list[int]] = {("all", ""): [0] * len(positions)}
-    for channel, inbox_id, team_id, assignee_id, position, n in combinations:
+    for channel, inbox_id, team_id, assignee_id, position, campaign, band, n in combinations:
         for key in (
             ("all", ""),
             ("first channel", channel or ""),
             ("first inbox", "" if inbox_id is None else str(inbox_id)),
+            ("campaign", (campaign or "").partition(":")[2]),
+            ("lead score", bands.get(band, "")),
             ("team", "" if team_id is None else str(team_id)),
             ("agent", "" if assignee_id is None else str(assignee_id)),
         ):
@@ -247,7 +271,20 @@ def _label(dimension: str, rows: list[BreakdownRow]) -> None:
         }
     elif dimension == "first channel":
         names = {"api": "API event", "manual": "added by hand"}
-    empty = {"first channel": "unknown", "first inbox": "none", "team": "no team", "agent": "unassigned"}
+    elif dimension == "lead score":
+        names = {
+            "hot": f"hot (★ {HOT}+)",
+            "warm": f"warm (★ {WARM} to {HOT - 1})",
+            "cold": f"cold (under ★ {WARM})",
+        }
+    empty = {
+        "first channel": "unknown",
+        "first inbox": "none",
+        "campaign": "no campaign",
+        "lead score": "no score",
+        "team": "no team",
+        "agent": "unassigned",
+    }
     for row in rows:
         row.label = names.get(row.label, row.label) if row.label else empty[dimension]
     rows.sort(key=lambda row: (-row.reached[0] if row.reached else 0, row.label))
@@ -327,6 +364,7 @@ class LeakItem:
     assignee_name: str = ""
     inbox_id: int | None = None
     team_name: str = ""
+    score: int | None = None  # the customer's lead score now (filled by leaks_listed)
 
     @property
     def kind_label(self) -> str:
@@ -556,6 +594,10 @@ LEAK_SORTS = {
     "oldest": ("Oldest first", lambda leak: (leak.since.timestamp(), leak.conversation_id)),
     "reason": ("By reason", lambda leak: (leak.kind_label, -leak.since.timestamp())),
     "assignee": ("By assignee", lambda leak: (leak.assignee_name or "~", -leak.since.timestamp())),
+    "score": (
+        "Best leads first",
+        lambda leak: (leak.score is None, -(leak.score or 0), -leak.since.timestamp()),
+    ),
 }
 
 
@@ -568,6 +610,17 @@ class LeakList:
     counts: list[tuple[str, str, int]]  # (kind, label, count) for every reason
     teams: list[str]
     agents: list[tuple[int, str]]
+
+
+def _scored(leaks: list[LeakItem]) -> list[LeakItem]:
+    """The leaks with their customers' lead scores: two statements, however many leaks."""
+    contacts = dict(
+        Conversation.objects.filter(pk__in={leak.conversation_id for leak in leaks}).values_list(
+            "pk", "contact_id"
+        )
+    )
+    scores = lead_scores_of(contacts.values())
+    return [replace(leak, score=scores.get(contacts.get(leak.conversation_id, 0))) for leak in leaks]
 
 
 def leaks_listed(
@@ -584,7 +637,7 @@ def leaks_listed(
     elif assignee.isdigit():
         scoped = [leak for leak in scoped if leak.assignee_id == int(assignee)]
     counts = [(k, label, sum(1 for leak in scoped if leak.kind == k)) for k, label in Leak.KIND_CHOICES]
-    shown = [leak for leak in scoped if not kind or leak.kind == kind]
+    shown = _scored([leak for leak in scoped if not kind or leak.kind == kind])
     _, key = LEAK_SORTS.get(sort, LEAK_SORTS["newest"])
     return LeakList(
         items=sorted(shown, key=key),

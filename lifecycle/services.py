@@ -187,6 +187,7 @@ def stage_move(
             },
             at=at,
             thread_locked=True,  # event_append has just locked the thread
+            rows={"contact": contact},
         )
         if stage.owner_team_id is not None:
             from lifecycle.owners import contact_owner_on_stage
@@ -441,6 +442,7 @@ def touchpoint_record(
                 },
                 at=occurred_at,
                 thread_locked=True,
+                rows={"contact": contact, "touchpoint": touchpoint},
             )
             if type == "purchase":
                 _purchase_rule(contact, touchpoint)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("reports/funnel/stages/", views.stages_page, name="reports-funnel-stages"),
     path("reports/leaks/", views.leaks_page, name="reports-leaks"),
     path("reports/leaks/settings/", views.leak_settings_save, name="reports-leaks-settings"),
+    path("inbox/settings/lead-score/", views.lead_score_page, name="inbox-settings-lead-score"),
     path("inbox/<int:conversation_id>/stage/", views.stage_set, name="inbox-stage"),
     path("inbox/<int:conversation_id>/owner/", views.owner_set, name="inbox-owner"),
 ]

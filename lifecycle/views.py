@@ -21,6 +21,14 @@ from conversations.web import agent_required, manager_required
 from lifecycle import charts
 from lifecycle.models import Stage
 from lifecycle.owners import contact_owner_set
+from lifecycle.scores import (
+    POINTS_MAX,
+    POINTS_MIN,
+    SIGNALS_HELP,
+    half_life_days,
+    lead_score_weights,
+    lead_score_weights_set,
+)
 from lifecycle.selectors import (
     BREAKDOWNS,
     LEAK_SORTS,
@@ -302,3 +310,51 @@ def owner_set(request: HttpRequest, conversation_id: int) -> HttpResponse:
     except HubError as error:
         return JsonResponse({"error": error.message, "code": error.code}, status=error.status_code)
     return JsonResponse({"ok": True, "redirect": f"/inbox/{conversation.pk}/"})
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def lead_score_page(request: HttpRequest) -> HttpResponse:
+    """Settings → Lead score: the admin weighs each signal; every score follows at once. A weight out of range
+    or a signal that does not exist is refused with the reason, and the form keeps what was typed."""
+    admin = agent_is_admin(request.user)
+    error = ""
+    rows = [{"signal": signal, "points": str(points)} for signal, points in lead_score_weights().items()]
+    if request.method == "POST":
+        if not admin:
+            raise PermissionDenied("Only admins change the lead score's weights.")
+        posted = [
+            {"signal": signal.strip(), "points": points.strip()}
+            for signal, points in zip(
+                request.POST.getlist("signal"), request.POST.getlist("points"), strict=False
+            )
+            if signal.strip() or points.strip()
+        ]
+        removed = set(request.POST.getlist("remove"))
+        try:
+            lead_score_weights_set(
+                weights={row["signal"]: row["points"] for row in posted if row["signal"] not in removed},
+                replace=True,
+            )
+        except ValidationError as failure:
+            error, rows = failure.message, posted
+        else:
+            return redirect("/inbox/settings/lead-score/?saved=1")
+    return render(
+        request,
+        "lifecycle/lead_score.html",
+        {
+            "rows": rows,
+            "admin": admin,
+            "is_admin": admin,
+            "error": error,
+            "saved": request.GET.get("saved") == "1",
+            "signals_help": SIGNALS_HELP,
+            "points_min": POINTS_MIN,
+            "points_max": POINTS_MAX,
+            "half_life": half_life_days(),
+            "stages": stages_ordered(),
+            "inboxes": Inbox.objects.order_by("name"),
+        },
+        status=400 if error else 200,
+    )

@@ -56,6 +56,10 @@ PLAN: dict[str, Handling] = {
     "reports.ExportJob": Handling("deleted with its file", NOT_EXPORTED),
     "privacy.ContactErasure": Handling("is the record of the erasure (no personal data)", NOT_EXPORTED),
     "privacy.ContactExport": Handling("deleted with its file", NOT_EXPORTED),
+    # No reference to the customer at all: a keyed hash of a number that texted STOP, kept on purpose.
+    "contacts.Suppression": Handling(
+        "kept: an HMAC of the number, so an erased customer who said STOP is not texted again", NOT_EXPORTED
+    ),
     # Plain ids rather than foreign keys (the walk cannot see them), listed all the same:
     "events.DomainEvent": Handling("payload emptied; ids and order kept", NOT_EXPORTED),
     "events.WebhookAttempt": Handling("deleted for the customer's events (receivers' answers)", NOT_EXPORTED),

@@ -97,6 +97,9 @@ def _contact_erase(*, contact: Contact, by: User | None, reason: str) -> Erasure
     files: list[str] = []
     with transaction.atomic():
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        while contact.merged_into_id is not None:
+            # Merged while this erasure waited for the lock: the survivor is the same person, with their data.
+            contact = Contact.objects.select_for_update().get(pk=contact.merged_into_id)
         done = ContactErasure.objects.filter(contact=contact).first()
         if done is not None:
             return ErasureResult(contact.pk, True, done.erased_at, dict(done.counts))
@@ -221,8 +224,11 @@ def _thread_erase(
     Attachment.objects.filter(pk__in=[a.pk for a in attachments]).delete()
     inbound = InboundEvent.objects.filter(entry_id__in=entry_ids)
     counts["inbound_events"] = _inbound_empty(inbound, files)
+    # An agent's own frames (a mention's notification quotes the note) name the thread only in their payload.
     counts["realtime_events"] = RealtimeEvent.objects.filter(
-        Q(conversation=thread) | Q(entry_id__in=entry_ids)
+        Q(conversation=thread)
+        | Q(entry_id__in=entry_ids)
+        | Q(agent__isnull=False, payload__conversation=thread.pk)
     ).delete()[0]
     Notification.objects.filter(conversation=thread).delete()
     ScheduledFollowUp.objects.filter(conversation=thread).update(body="", reason="")
@@ -373,6 +379,107 @@ def _redis_erase(visitors: list[str], thread: Conversation | None) -> None:
             redis.Redis.from_url(url, socket_timeout=5).delete(f"hub:presence:conversation:{thread.pk}")
         except Exception:
             logger.exception("Could not clear the presence of erased thread %s", thread.pk)
+
+
+# --- redact one entry -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RedactionResult:
+    entry: Entry
+    already: bool
+
+
+def entry_redact(*, entry: Entry, by: User) -> RedactionResult:
+    """An agent removes what one message, note or call said (a card number): its text becomes "redacted by
+    <agent>", and its copies follow: the search index (an expression over the text), the raw inbound payload and
+    stored MIME, its attachments, the email's HTML, the domain events that carried its text and the receivers'
+    answers to them, the sandbox's record. Who may see the thread may redact (the caller checks that); a second
+    redaction changes nothing and says so. Files are deleted after the commit."""
+    from conversations.services import entry_touch
+
+    files: list[str] = []
+    with transaction.atomic():
+        thread = Conversation.objects.select_for_update().get(pk=entry.conversation_id)
+        locked = Entry.objects.select_for_update().get(pk=entry.pk)
+        if locked.kind == Entry.EVENT:
+            raise ValidationError(
+                "Only a message, a note or a call can be redacted; this is the hub's own record."
+            )
+        if (locked.data or {}).get("redacted"):
+            return RedactionResult(locked, True)
+        now = timezone.now()
+        old_preview = " ".join(locked.body.split())[:60]
+        text = f"redacted by {_name(by)}"
+        locked.body, locked.subject = text, ""
+        kept = {key: value for key, value in (locked.data or {}).items() if key in ENTRY_DATA_KEPT}
+        locked.data = {**kept, "redacted": {"by": by.pk, "at": now.isoformat()}}
+        attachments = list(Attachment.objects.filter(entry=locked))
+        files.extend(str(a.file.name) for a in attachments if a.file)
+        EmailMessage.objects.filter(entry=locked).update(html="", raw_attachment=None)
+        Attachment.objects.filter(pk__in=[a.pk for a in attachments]).delete()
+        raw = _inbound_empty(InboundEvent.objects.filter(entry=locked), files)
+        # Earlier frames of this entry (the page redraws it from the row), an agent's notification of it (a
+        # mention quotes the note), and the outbox's copies of its text.
+        RealtimeEvent.objects.filter(entry=locked).update(payload={})
+        for frame in RealtimeEvent.objects.filter(payload__entry=locked.pk, payload__has_key="text"):
+            RealtimeEvent.objects.filter(pk=frame.pk).update(payload={**frame.payload, "text": text})
+        events = DomainEvent.objects.filter(conversation_id=thread.pk, payload__entry=locked.pk)
+        WebhookAttempt.objects.filter(delivery__event__in=events).delete()
+        for event in events.filter(payload__has_key="body"):
+            DomainEvent.objects.filter(pk=event.pk).update(payload={**event.payload, "body": text})
+        if old_preview and old_preview in thread.last_preview:
+            prefix = "Note: " if locked.kind == Entry.NOTE else ""
+            Conversation.objects.filter(pk=thread.pk).update(last_preview=prefix + text)
+        entry_touch(entry=locked, fields=["body", "subject", "data"])
+        counts = {"files": len([a for a in attachments if a.file]), "raw_payloads": raw}
+        audit_record(
+            actor=by,
+            action=AuditLog.REDACT,
+            description=f"{_name(by)} redacted entry {locked.pk} of conversation {thread.pk}",
+            conversation=thread,
+            data={"entry": locked.pk, "counts": counts},
+        )
+        event_publish(
+            type="entry.redacted",
+            conversation_id=thread.pk,
+            contact_id=thread.contact_id,
+            payload={"entry": locked.pk, "kind": locked.kind, "by": by.pk},
+            thread_locked=True,
+        )
+        reference = str(locked.pk) if locked.direction == Entry.OUTBOUND else ""
+        transaction.on_commit(partial(_after_redact, files, reference))
+    logger.info("Entry %s redacted by %s", locked.pk, by.pk)
+    return RedactionResult(locked, False)
+
+
+def _after_redact(files: list[str], reference: str) -> None:
+    _after_erase(files, [], [], None)
+    if reference:
+        _sandbox_drop(reference)
+
+
+def _sandbox_drop(reference: str) -> int:
+    """The outbound sandbox's record of one entry (`reference` is the entry's id) is rewritten away."""
+    import fcntl
+    from pathlib import Path
+
+    path = Path(settings.SANDBOX_DIR) / "outbound.jsonl"
+    if not path.exists():
+        return 0
+    with path.open("r+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        lines = handle.readlines()
+        kept = []
+        for line in lines:
+            try:
+                mine = json.loads(line).get("reference") == reference
+            except ValueError:
+                mine = False
+            if not mine:
+                kept.append(line)
+        handle.seek(0)
+        handle.writelines(kept)
+        handle.truncate()
+    return len(lines) - len(kept)
 
 
 # --- the provider's copies ------------------------------------------------------------------------
@@ -556,11 +663,21 @@ def contact_export_run(*, job_id: int) -> ContactExport | None:
             ContactExport.objects.filter(pk=job_id).update(done=done, total=total)
 
         data = contact_export_zip(contact=job.contact, progress=progress)
-        job.file.save(f"customer-{job.contact.pk}-export-{job.pk}.zip", ContentFile(data), save=False)
-        job.state, job.finished_at = ContactExport.DONE, timezone.now()
-        ContactExport.objects.filter(pk=job_id).update(
-            state=job.state, finished_at=job.finished_at, file=job.file.name
-        )
+        with transaction.atomic():
+            # An erasure that ran while the zip was built wins: it deleted this job, and no file is written.
+            # One that comes after waits for this lock, then deletes the job with its file.
+            Contact.objects.select_for_update().filter(pk=job.contact.pk).first()
+            if (
+                not ContactExport.objects.filter(pk=job_id).exists()
+                or ContactErasure.objects.filter(contact_id=job.contact.pk).exists()
+            ):
+                logger.info("Customer export %s dropped: the customer was erased meanwhile", job_id)
+                return None
+            job.file.save(f"customer-{job.contact.pk}-export-{job.pk}.zip", ContentFile(data), save=False)
+            job.state, job.finished_at = ContactExport.DONE, timezone.now()
+            ContactExport.objects.filter(pk=job_id).update(
+                state=job.state, finished_at=job.finished_at, file=job.file.name
+            )
         audit_record(
             actor=job.created_by,
             action=AuditLog.EXPORT,

@@ -11,7 +11,9 @@ class ReportsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         from reports.services import audit_login
+        from reports.settings_audit import settings_audit_connect
         from reports.subscribers import subscribers_register
 
         user_logged_in.connect(audit_login, dispatch_uid="reports.audit_login")
         subscribers_register()
+        settings_audit_connect()

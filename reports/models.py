@@ -146,12 +146,16 @@ class SatisfactionResponse(models.Model):
 class AuditLog(models.Model):
     """Agent actions that are not events of one thread (exports, logins); the rest of the trail is the threads."""
 
-    EXPORT, LOGIN, ERASE, RETENTION = "export", "login", "erase", "retention"
+    EXPORT, LOGIN, ERASE, RETENTION, REDACT = "export", "login", "erase", "retention", "redact"
+    SETTINGS, SECRET_REVEAL = "settings", "secret_reveal"
     ACTION_CHOICES = [
         (EXPORT, "Export"),
         (LOGIN, "Login"),
         (ERASE, "Erase a customer"),
         (RETENTION, "Retention (a policy changed, or data removed by one)"),
+        (REDACT, "Redact a message"),
+        (SETTINGS, "Settings changed (before and after; secrets masked)"),
+        (SECRET_REVEAL, "A secret shown to an admin"),
     ]
 
     at = models.DateTimeField(db_index=True)

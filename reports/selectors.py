@@ -3,6 +3,7 @@ audit trail and the printable export."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,7 +19,12 @@ from config import periods
 from config.errors import ValidationError
 from config.periods import Period
 from conversations.models import Conversation, Entry, Inbox, Team
-from conversations.selectors import UserLike, agent_sees_everything, conversation_visible_to
+from conversations.selectors import (
+    UserLike,
+    agent_is_admin,
+    agent_sees_everything,
+    conversation_visible_to,
+)
 from reports.models import AuditLog, EpisodeMetrics
 
 MAX_PERIOD_DAYS = 731
@@ -221,6 +227,8 @@ class AuditItem:
     action: str
     description: str
     conversation_id: int | None
+    # A settings change: (field, before, after), secrets already masked when recorded.
+    changes: tuple[tuple[str, str, str], ...] = ()
 
 
 AUDITED_KINDS = Q(kind=Entry.EVENT) | Q(direction=Entry.OUTBOUND) | Q(kind=Entry.NOTE)
@@ -233,11 +241,17 @@ def audit_trail(
     actor_id: int | None = None,
     before: datetime | None = None,
     limit: int = 100,
+    settings_only: bool = False,
 ) -> list[AuditItem]:
     """Who did what: the agents' entries in the threads (replies, notes, assignments, stage and status changes,
-    merges, exports) and the audit log's rows (exports, logins), newest first."""
+    merges, exports) and the audit log's rows (exports, logins; settings changes for admins), newest first."""
     entries = Entry.objects.filter(AUDITED_KINDS, author__isnull=False).select_related("author")
     logs = AuditLog.objects.select_related("actor")
+    if not agent_is_admin(user):
+        logs = logs.exclude(action__in=(AuditLog.SETTINGS, AuditLog.SECRET_REVEAL))
+    if settings_only:
+        entries = entries.none()
+        logs = logs.filter(action__in=(AuditLog.SETTINGS, AuditLog.SECRET_REVEAL))
     if conversation is not None:
         entries = entries.filter(conversation=conversation)
         logs = logs.filter(conversation=conversation)
@@ -267,11 +281,33 @@ def audit_trail(
             action=log.action,
             description=log.description,
             conversation_id=log.conversation_id,
+            changes=_log_changes(log),
         )
         for log in logs.order_by("-at", "-id")[:limit]
     ]
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
+
+
+def _log_changes(log: AuditLog) -> tuple[tuple[str, str, str], ...]:
+    changes = (log.data or {}).get("changes") if log.action == AuditLog.SETTINGS else None
+    if not isinstance(changes, dict):
+        return ()
+    return tuple(
+        (name.replace("_", " "), _value_text(pair.get("before")), _value_text(pair.get("after")))
+        for name, pair in changes.items()
+        if isinstance(pair, dict)
+    )
+
+
+def _value_text(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False) if value else "—"
+    return str(value)
 
 
 def _entry_action(entry: Entry) -> str:

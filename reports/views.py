@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import HubError, NotFound, ValidationError
-from conversations.selectors import conversation_visible_to
+from conversations.selectors import agent_is_admin, conversation_visible_to
 from conversations.services import conversation_get_visible
 from conversations.web import agent_required, entry_json, json_error, manager_required
 from reports.charts import bar_chart_svg, heatmap_table
@@ -175,8 +175,13 @@ def audit(request: HttpRequest) -> HttpResponse:
         before = datetime.fromisoformat(before_text) if before_text else None
     except ValueError:
         before = None
+    settings_only = request.GET.get("what") == "settings" and agent_is_admin(request.user)
     items = audit_trail(
-        user=request.user, actor_id=int(actor) if actor.isdigit() else None, before=before, limit=100
+        user=request.user,
+        actor_id=int(actor) if actor.isdigit() else None,
+        before=before,
+        limit=100,
+        settings_only=settings_only,
     )
     return render(
         request,
@@ -184,6 +189,8 @@ def audit(request: HttpRequest) -> HttpResponse:
         {
             "items": items,
             "agent": actor,
+            "what": "settings" if settings_only else "",
+            "is_admin": agent_is_admin(request.user),
             "choices": performance_filter_choices(),
             "older": items[-1].at.isoformat() if len(items) == 100 else "",
         },

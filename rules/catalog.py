@@ -58,6 +58,11 @@ CONDITIONS: dict[str, Condition] = {
         Condition(
             "minutes_since_agent_reply", ("more_than", "less_than"), "minutes since an agent last answered"
         ),
+        Condition(
+            "lead_score",
+            ("more_than", "less_than"),
+            "the customer's lead score now (a whole number; none: 0)",
+        ),
     )
 }
 
@@ -160,6 +165,10 @@ def condition_validate(condition: dict[str, Any]) -> None:
     elif field == "attribute":
         if not isinstance(condition.get("key"), str) or not condition["key"]:
             raise ValidationError("An attribute condition names the attribute's `key`.")
+    elif field == "lead_score" and (
+        isinstance(value, bool) or not isinstance(value, int) or not -10_000 <= value <= 10_000
+    ):
+        raise ValidationError("A lead score condition compares with a whole number from -10000 to 10000.")
     elif field == "minutes_since_agent_reply" and (not isinstance(value, int) or not 0 <= value <= 525_600):
         raise ValidationError("Minutes since an agent's reply are a whole number from 0 to 525600.")
 

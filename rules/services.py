@@ -43,6 +43,7 @@ from conversations.services import (
 from events.models import DomainEvent
 from events.services import events_caused_by
 from lifecycle.models import ContactStage, Stage
+from lifecycle.scores import lead_scores_of, score_expression
 from lifecycle.services import stage_move
 from reports.models import ScheduledFollowUp
 from reports.services import followup_schedule
@@ -282,10 +283,11 @@ def rules_take(events: Sequence[DomainEvent]) -> None:
         if event.conversation_id is None or not candidates:
             continue
         # First what the event says by itself, in memory; the threads are read only for the rules left.
+        view = _EventView(event)
         candidates = [
             (rule_id, conditions)
             for rule_id, conditions in candidates
-            if all(_holds_on_event(condition, event) is not False for condition in conditions)
+            if all(_holds_on_event(condition, view) is not False for condition in conditions)
         ]
         if candidates:
             pending.append((_Facts(event), candidates))
@@ -395,14 +397,16 @@ class _Facts:
     def preload(batch: Sequence[_Facts], fields: set[str]) -> None:
         """The threads of a batch of events and what the conditions in `fields` read of them, in one
         statement for the whole batch (the dispatcher's; the worker reads each fact exactly, when asked)."""
-        threads = Conversation.objects.select_related("contact", "team").filter(
-            pk__in={facts.event.conversation_id for facts in batch}
-        )
+        threads = Conversation.objects.filter(pk__in={facts.event.conversation_id for facts in batch})
+        if fields & {"label", "attribute"}:  # the only conditions that read the customer's row
+            threads = threads.select_related("contact")
         if "stage" in fields:
             stage = ContactStage.objects.filter(contact_id=OuterRef("contact_id")).values("stage__key")[:1]
             threads = threads.annotate(stage_key=Subquery(stage))
         if "minutes_since_agent_reply" in fields:
             threads = threads.annotate(last_agent_reply_at=Subquery(_agent_replies(OuterRef("pk"))[:1]))
+        if "lead_score" in fields:
+            threads = threads.annotate(score_now=score_expression())
         by_pk = {conversation.pk: conversation for conversation in threads}
         for facts in batch:
             conversation = by_pk.get(facts.event.conversation_id or 0)
@@ -411,6 +415,9 @@ class _Facts:
                 continue
             if "stage" in fields:
                 facts._memo["stage"] = conversation.stage_key  # type: ignore[attr-defined]
+            if "lead_score" in fields:
+                score = conversation.score_now  # type: ignore[attr-defined]
+                facts._memo["lead_score"] = None if score is None else round(score)
             last = getattr(conversation, "last_agent_reply_at", None)
             at = facts.event.occurred_at
             if "minutes_since_agent_reply" in fields and (last is None or last <= at):
@@ -526,27 +533,46 @@ def _loop_guard(run: RuleRun, conversation: Conversation) -> str:
 EVENT_FIELDS = {"channel", "inbox", "text", "automatic"}  # answered by a message's event alone
 
 
-def _holds_on_event(condition: dict[str, Any], event: DomainEvent) -> bool | None:
+class _EventView:
+    """What conditions read of one event by itself, worked out once for all the rules that ask."""
+
+    __slots__ = ("_folded", "payload", "type")
+
+    def __init__(self, event: DomainEvent) -> None:
+        self.type = event.type
+        self.payload: dict[str, Any] = event.payload if isinstance(event.payload, dict) else {}
+        self._folded: str | None = None
+
+    def folded(self) -> str:
+        if self._folded is None:
+            self._folded = str(self.payload["body"]).casefold()
+        return self._folded
+
+
+def _holds_on_event(condition: dict[str, Any], event: DomainEvent | _EventView) -> bool | None:
     """A condition the event answers from its own payload, as it was then; None when the thread must."""
+    view = event if isinstance(event, _EventView) else _EventView(event)
     field_name, op, value = condition.get("field"), condition.get("op"), condition.get("value")
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    if field_name == "text" and isinstance(payload.get("body"), str):
-        text = payload["body"]
+    payload = view.payload
+    if field_name == "text":
+        if not isinstance(payload.get("body"), str):
+            return None
         if op == "matches":
-            return _pattern(str(value)).search(text) is not None
-        found = str(value).casefold() in text.casefold()
+            return _pattern(str(value)).search(payload["body"]) is not None
+        found = str(value).casefold() in view.folded()
         return found if op == "contains" else not found
-    if field_name == "automatic" and event.type == "message.received":
-        return bool(payload.get("automatic")) == bool(value)
-    known = {
-        "channel": "channel",
-        "inbox": "inbox",
-        "priority": "priority" if event.type == "conversation.priority_changed" else "",
-    }.get(str(field_name), "")
-    if known and known in payload:
-        same = str(payload[known]) == str(value)
-        return same if op == "is" else not same
-    return None
+    if field_name == "automatic":
+        return bool(payload.get("automatic")) == bool(value) if view.type == "message.received" else None
+    if field_name == "channel" or field_name == "inbox":
+        key = field_name
+    elif field_name == "priority" and view.type == "conversation.priority_changed":
+        key = "priority"
+    else:
+        return None
+    if key not in payload:
+        return None
+    same = str(payload[key]) == str(value)
+    return same if op == "is" else not same
 
 
 @functools.lru_cache(maxsize=512)
@@ -586,6 +612,13 @@ def _holds(condition: dict[str, Any], facts: _Facts) -> bool:
         if op == "more_than":
             return minutes is None or minutes > number
         return minutes is not None and minutes < number
+    if field_name == "lead_score":
+        # The customer's score as it is now (the thread's state, as for the stage); no score counts as 0.
+        score = facts.memo(
+            "lead_score", lambda: lead_scores_of([conversation.contact_id]).get(conversation.contact_id)
+        )
+        threshold = int(value) if isinstance(value, int) else 0
+        return (score or 0) > threshold if op == "more_than" else (score or 0) < threshold
     if field_name == "label":
         has = number in facts.memo(
             "labels", lambda: set(conversation.contact.labels.values_list("pk", flat=True))

@@ -60,6 +60,7 @@ FIELD_NAMES = {
     "first_of_episode": "First message of a stretch of work",
     "automatic": "Sent by a machine",
     "minutes_since_agent_reply": "Minutes since an agent replied",
+    "lead_score": "Lead score",
 }
 OP_NAMES = {
     "is": "is",
@@ -108,7 +109,7 @@ ACTION_ARGS = {
     "enroll_in_sequence": ["sequence"],
 }
 INT_ARGS = ("agent", "team", "label", "endpoint", "minutes", "sequence")
-INT_FIELDS = ("inbox", "team", "label", "minutes_since_agent_reply")
+INT_FIELDS = ("inbox", "team", "label", "minutes_since_agent_reply", "lead_score")
 BOOL_FIELDS = ("first_of_episode", "automatic")
 
 
@@ -392,6 +393,7 @@ def _catalog(choices: dict[str, list[tuple[Any, str]]]) -> dict[str, Any]:
         "first_of_episode": "bool",
         "automatic": "bool",
         "minutes_since_agent_reply": "number",
+        "lead_score": "number",
     }
     return {
         "conditions": [
@@ -437,6 +439,8 @@ def _condition_words(condition: dict[str, Any], choices: dict[str, list[tuple[An
         )
     if field == "minutes_since_agent_reply":
         return f"{OP_NAMES.get(op, op)} {value} minutes since an agent replied"
+    if field == "lead_score":
+        return f"lead score {OP_NAMES.get(op, op)} {value}"
     if field == "text":
         return f"text {OP_NAMES.get(op, op)} “{value}”"
     named = dict((str(k), name) for k, name in choices.get(str(field), []))
@@ -484,11 +488,7 @@ def _out_of_hours_rows(errors: dict[int, str], typed: dict[int, str]) -> list[di
                 "error": errors.get(inbox.pk, ""),
                 "has_hours": bool(inbox.business_hours),
                 "holidays": list(inbox.holidays or []),
-                "hours_link": (
-                    f"/inbox/settings/#webchat-{inbox.pk}"
-                    if inbox.kind == Inbox.WEBCHAT
-                    else f"/admin/conversations/inbox/{inbox.pk}/change/"
-                ),
+                "hours_link": f"/inbox/settings/{inbox.pk}/hours/",
             }
         )
     return rows

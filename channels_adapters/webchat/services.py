@@ -28,7 +28,7 @@ from channels_adapters.models import InboundEvent
 from channels_adapters.registry import get_adapter
 from channels_adapters.webchat.adapter import KIND, PROVIDER
 from channels_adapters.webchat.identity import user_hash_valid
-from channels_adapters.webchat.settings import identity_site
+from channels_adapters.webchat.settings import identity_secrets, identity_site
 from config.errors import ChannelRuleError, HubError, ValidationError
 from config.throttling import throttle_hit, throttle_wait
 from config.websocket import origin_normalized
@@ -97,7 +97,58 @@ def widget_inbox(*, widget_key: str, origin: str | None) -> Inbox | None:
         return None
     normalized = origin_normalized(origin)
     allowed = {origin_normalized(o) for o in inbox.allowed_origins or [] if isinstance(o, str)}
-    return inbox if normalized is not None and normalized in allowed else None
+    if normalized is not None and normalized in allowed:
+        return inbox
+    if normalized is not None:
+        refused_origin_record(inbox=inbox, origin=origin.strip().rstrip("/").lower())
+    return None
+
+
+# Origins refused recently, per inbox, for the settings page's "allow" list: in the cache (a week), at most
+# REFUSED_ORIGINS_KEPT per inbox, so a page hammering the socket costs one small cache write per attempt.
+REFUSED_ORIGINS_KEPT = 20
+REFUSED_ORIGINS_FOR_S = 7 * 24 * 3600
+
+
+def _refused_key(inbox_id: int) -> str:
+    return f"webchat:refused-origins:{inbox_id}"
+
+
+def refused_origin_record(*, inbox: Inbox, origin: str) -> None:
+    from django.core.cache import cache
+
+    try:
+        seen: dict[str, dict[str, Any]] = cache.get(_refused_key(inbox.pk)) or {}
+        entry = seen.pop(origin, {"count": 0})
+        seen[origin] = {"count": int(entry.get("count", 0)) + 1, "last": timezone.now().isoformat()}
+        while len(seen) > REFUSED_ORIGINS_KEPT:
+            seen.pop(next(iter(seen)))
+        cache.set(_refused_key(inbox.pk), seen, REFUSED_ORIGINS_FOR_S)
+    except Exception:  # a cache that is down never turns a refusal into an error
+        logger.warning("could not record a refused origin for inbox %s", inbox.pk, exc_info=True)
+
+
+def refused_origins(*, inbox: Inbox) -> list[dict[str, Any]]:
+    """Origins whose pages were refused the widget recently, the latest first, minus those now allowed."""
+    from django.core.cache import cache
+
+    allowed = {origin_normalized(o) for o in inbox.allowed_origins or [] if isinstance(o, str)}
+    seen: dict[str, dict[str, Any]] = cache.get(_refused_key(inbox.pk)) or {}
+    rows = [
+        {"origin": origin, "count": entry.get("count", 0), "last": datetime.fromisoformat(entry["last"])}
+        for origin, entry in seen.items()
+        if origin_normalized(origin) not in allowed and entry.get("last")
+    ]
+    return sorted(rows, key=lambda row: row["last"], reverse=True)
+
+
+def refused_origin_allow(*, inbox: Inbox, origin: str) -> Inbox:
+    """An admin allows an origin the widget was refused on: added to the inbox's allowed origins."""
+    from channels_adapters.webchat.settings import origins_clean
+
+    inbox.allowed_origins = origins_clean([*(inbox.allowed_origins or []), origin])
+    inbox.save(update_fields=["allowed_origins"])
+    return inbox
 
 
 def agents_online(*, inbox: Inbox) -> bool:
@@ -554,7 +605,9 @@ def webchat_identify(*, inbox: Inbox, visitor_id: str, claims: Any, ip: str = ""
     visitor_rate_take(visitor_id=visitor_id, ip=ip)
     signed = user_id or email
     site = identity_site(inbox)
-    verified = bool(signed) and user_hash_valid(secret=site.identity_secret, value=signed, given=given)
+    verified = bool(signed) and any(
+        user_hash_valid(secret=secret, value=signed, given=given) for secret in identity_secrets(site)
+    )
     with transaction.atomic():
         contact, _ = contact_resolve(kind=addresses.VISITOR, address=visitor_id)
         conversation = conversation_get_or_create(contact=contact)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import re
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
 
 from config.errors import ValidationError
 from config.websocket import origin_normalized
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 GREETING_MAX = 500
+# How long the secret before a rotation keeps verifying: a day to deploy the new one on the host site.
+PREVIOUS_SECRET_VALID = timedelta(hours=24)
 
 
 def origins_clean(value: Any) -> list[str]:
@@ -86,17 +93,20 @@ def widget_settings_update(*, inbox: Any, form: Any) -> Any:
     inbox.allowed_origins = origins_clean(str(form.get("allowed_origins", "")))
     inbox.widget_greeting = str(form.get("widget_greeting", "")).strip()
     inbox.widget_color = str(form.get("widget_color", "")).strip() or "#2563eb"
-    inbox.time_zone = str(form.get("time_zone", "")).strip() or "UTC"
-    hours = str(form.get("business_hours", "")).strip()
-    try:
-        inbox.business_hours = json.loads(hours) if hours else {}
-    except json.JSONDecodeError:
-        raise ValidationError(
-            'Business hours are JSON, e.g. {"mon": [["09:00", "17:00"]]}; leave empty for always open.'
-        ) from None
+    # Hours have their own page now (/inbox/settings/<id>/hours/); a form that still sends them is heard.
+    if "time_zone" in form:
+        inbox.time_zone = str(form.get("time_zone", "")).strip() or "UTC"
+    if "business_hours" in form:
+        hours = str(form.get("business_hours", "")).strip()
+        try:
+            inbox.business_hours = json.loads(hours) if hours else {}
+        except json.JSONDecodeError:
+            raise ValidationError(
+                'Business hours are JSON, e.g. {"mon": [["09:00", "17:00"]]}; leave empty for always open.'
+            ) from None
     secret = str(form.get("identity_secret", "")).strip()
-    if secret:
-        inbox.identity_secret = secret
+    if secret and secret != inbox.identity_secret:
+        identity_secret_replace(inbox, secret)
     site = str(form.get("identity_site", "")).strip()
     inbox.identity_site_id = int(site) if site.isdigit() else None
     try:
@@ -111,7 +121,51 @@ def widget_settings_update(*, inbox: Any, form: Any) -> Any:
             "time_zone",
             "business_hours",
             "identity_secret",
+            "identity_secret_previous",
+            "identity_secret_rotated_at",
             "identity_site",
         ]
     )
     return inbox
+
+
+def identity_secrets(site: Any, *, at: datetime | None = None) -> list[str]:
+    """The secrets that verify a user_hash for this site now: its own, and for a day after a rotation the one
+    before it."""
+    found = [site.identity_secret] if site.identity_secret else []
+    rotated = site.identity_secret_rotated_at
+    if site.identity_secret_previous and rotated and (at or timezone.now()) < rotated + PREVIOUS_SECRET_VALID:
+        found.append(site.identity_secret_previous)
+    return found
+
+
+def previous_secret_valid_until(inbox: Any) -> datetime | None:
+    rotated = inbox.identity_secret_rotated_at
+    if not inbox.identity_secret_previous or rotated is None:
+        return None
+    until: datetime = rotated + PREVIOUS_SECRET_VALID
+    return until if until > timezone.now() else None
+
+
+def identity_secret_replace(inbox: Any, secret: str) -> None:
+    """Set a new secret (unsaved), keeping the current one as the previous one for PREVIOUS_SECRET_VALID."""
+    if inbox.identity_secret:
+        inbox.identity_secret_previous = inbox.identity_secret
+        inbox.identity_secret_rotated_at = timezone.now()
+    inbox.identity_secret = secret
+
+
+def identity_secret_rotate(*, inbox: Any) -> Any:
+    """A new random identity secret for a web chat inbox; the old one keeps verifying for PREVIOUS_SECRET_VALID
+    so signed-in visitors are not turned away while the host site deploys the new one."""
+    from conversations.models import Inbox
+
+    if inbox.kind != Inbox.WEBCHAT:
+        raise ValidationError("Only a web chat inbox has an identity secret.")
+    with transaction.atomic():
+        locked = Inbox.objects.select_for_update().get(pk=inbox.pk)
+        identity_secret_replace(locked, secrets.token_urlsafe(32))
+        locked.save(
+            update_fields=["identity_secret", "identity_secret_previous", "identity_secret_rotated_at"]
+        )
+    return locked

@@ -53,3 +53,18 @@ def widget_upload(request: HttpRequest) -> JsonResponse:
     response["Access-Control-Allow-Origin"] = str(origin)
     response["Vary"] = "Origin"
     return response
+
+
+NOT_AVAILABLE = "Chat is not available on this page."
+
+
+@require_GET
+def widget_available(request: HttpRequest) -> JsonResponse:
+    """`GET /webchat/available/?key=<widget_key>`: asked by the widget when its socket was refused, so the
+    visitor reads why instead of an empty panel. Says only whether this page's origin may use the chat."""
+    inbox = widget_inbox(widget_key=str(request.GET.get("key", "")), origin=request.headers.get("Origin"))
+    body = {"available": True} if inbox is not None else {"available": False, "message": NOT_AVAILABLE}
+    response = JsonResponse(body)
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "no-store"
+    return response

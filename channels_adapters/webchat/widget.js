@@ -226,12 +226,30 @@
   function page() { return {url: location.href, title: document.title, referrer: document.referrer}; }
   function connect() {
     try { ws = new WebSocket(WS); } catch (e) { return later(); }
-    ws.onopen = function () { ws.send(JSON.stringify({type: "hello", visitor: state.visitor || null, page: page()})); };
+    var opened = false;
+    ws.onopen = function () { opened = true; ws.send(JSON.stringify({type: "hello", visitor: state.visitor || null, page: page()})); };
     ws.onmessage = function (e) {
       var f; try { f = JSON.parse(e.data); } catch (err) { return; }
       handle(f);
     };
-    ws.onclose = function () { live = false; clearInterval(pinger); later(); };
+    ws.onclose = function () {
+      live = false; clearInterval(pinger);
+      if (opened || checked) return later();
+      // Refused before it opened: ask once whether this page may use the chat at all, so the visitor reads
+      // why rather than an empty panel (a network failure still just retries).
+      checked = true;
+      fetch(HUB + "/webchat/available/?key=" + encodeURIComponent(KEY), {credentials: "omit"})
+        .then(function (r) { return r.json(); })
+        .then(function (answer) { if (answer.available === false) refused(answer.message); else later(); })
+        .catch(later);
+    };
+  }
+  var checked = false;
+  function refused(message) {
+    var text = message || "Chat is not available on this page.";
+    showError(text);
+    $(".greeting").textContent = "";
+    $(".composer").style.display = "none"; away.hidden = true;
   }
   function later() { retry = Math.min(retry + 1, 6); setTimeout(connect, 500 * Math.pow(2, retry - 1)); }
   function handle(f) {

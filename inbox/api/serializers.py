@@ -246,6 +246,18 @@ class InboxSerializer(serializers.ModelSerializer[Inbox]):
     def get_widget_key(self, inbox: Inbox) -> str | None:
         return inbox.widget_key if inbox.kind == Inbox.WEBCHAT else None
 
+    def update(self, instance: Inbox, validated_data: dict[str, Any]) -> Inbox:
+        """A new identity secret through the API is a rotation too: the previous one verifies for a day."""
+        from channels_adapters.webchat.settings import identity_secret_replace
+
+        if "identity_secret" in validated_data:
+            secret = validated_data.pop("identity_secret")
+            if not secret:  # cleared: user ids are verified by no secret, the previous one included
+                instance.identity_secret = instance.identity_secret_previous = ""
+            elif secret != instance.identity_secret:
+                identity_secret_replace(instance, secret)
+        return super().update(instance, validated_data)
+
     def validate_allowed_origins(self, value: Any) -> list[str]:
         from channels_adapters.webchat.settings import origins_clean
         from config.errors import ValidationError

@@ -20,6 +20,7 @@ urlpatterns = [
         views.ContactExportDownload.as_view(),
         name="api-contact-export-download",
     ),
+    path("entries/<int:pk>/redact/", views.EntryRedact.as_view(), name="api-entry-redact"),
     path("search/", views.Search.as_view(), name="api-search"),
     path("conversations/", views.ConversationStart.as_view(), name="api-conversations"),
     path("conversations/bulk/", views.ConversationBulk.as_view(), name="api-conversations-bulk"),

@@ -49,6 +49,7 @@ from conversations.selectors import (
     contact_visible_to,
     entry_cursor_format,
     entry_cursor_parse,
+    entry_visible_to,
     inbox_visible_to,
     notification_list,
     notification_unread_count,
@@ -89,7 +90,7 @@ from inbox.api.serializers import (
     StatusSerializer,
 )
 from privacy.models import ContactExport
-from privacy.services import contact_erase, contact_export_create
+from privacy.services import contact_erase, contact_export_create, entry_redact
 
 
 def _inbox_given(request: Request, inbox_id: int | None) -> Inbox | None:
@@ -636,6 +637,28 @@ class ContactErase(generics.GenericAPIView[Contact]):
                 }
             ).data
         )
+
+
+class EntryRedact(generics.GenericAPIView[Entry]):
+    serializer_class = EntrySerializer
+
+    @extend_schema(
+        request=None,
+        responses={200: EntrySerializer, 404: OpenApiTypes.OBJECT},
+        description="Redact one message, note or call (a card number in a text): its body becomes "
+        '"redacted by <agent>"; its attachments, raw payload and search index entry follow. Any agent who can '
+        "see the thread may redact (404 otherwise); redacting twice changes nothing "
+        "(`X-Already-Redacted: true`).",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        entry = entry_visible_to(request.user).filter(pk=int(pk)).first()
+        if entry is None:
+            raise NotFound("No such entry.")
+        result = entry_redact(entry=entry, by=request.user)  # type: ignore[arg-type]
+        response = Response(EntrySerializer(result.entry).data)
+        if result.already:
+            response["X-Already-Redacted"] = "true"
+        return response
 
 
 def _export_data(job: ContactExport) -> dict[str, Any]:

@@ -114,8 +114,9 @@
           valueBox.appendChild(labelled(opValue === "matches" ? "Pattern (RE2)" : "Text", text));
           read = function () { return { value: text.value }; };
         } else if (field.kind === "number") {
-          var number = el("input", { type: "number", min: "0", max: "525600", step: "1", value: values.value == null ? "60" : values.value });
-          valueBox.appendChild(labelled("Minutes", number));
+          var score = field.field === "lead_score";  // points may be negative; minutes may not
+          var number = el("input", { type: "number", min: score ? "-10000" : "0", max: score ? "10000" : "525600", step: "1", value: values.value == null ? (score ? "50" : "60") : values.value });
+          valueBox.appendChild(labelled(score ? "Points" : "Minutes", number));
           read = function () { return { value: parseInt(number.value, 10) || 0 }; };
         } else if (field.kind === "bool") {
           var yesNo = select([["true", "Yes"], ["false", "No"]], values.value === false ? "false" : "true");

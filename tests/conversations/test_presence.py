@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -164,3 +166,46 @@ async def test_a_mention_made_while_the_agents_socket_was_down_arrives_with_the_
     assert notification["payload"]["text"] == "Carl mentioned you: @agent_alice while you were away"
     assert notification["payload"]["unread"] == 1
     await alice.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_sockets_waits_for_redis_connections_instead_of_failing(
+    settings, monkeypatch
+) -> None:
+    """At 1,000 sockets a plain pool of 100 connections raised MaxConnectionsError and killed consumers: the
+    presence store's pool now has a bound and waits for a free connection."""
+    if not settings.REDIS_URL:
+        pytest.skip("the embedded store has no connections")
+    settings.PRESENCE_REDIS_CONNECTIONS = 3
+    monkeypatch.setattr(presence, "_store", None)  # a store whose pool is made with the setting above
+    marks = [presence.agent_socket_mark(user_id=900_000 + n % 40, socket=f"tab-{n}") for n in range(400)]
+    counts = await asyncio.gather(*marks)
+    assert len(counts) == 400 and all(count >= 1 for count in counts)
+    pool = presence._the_store()._client().connection_pool  # type: ignore[attr-defined]
+    assert len(pool._available_connections) + len(pool._in_use_connections) <= 3
+    assert await presence.agent_socket_mark(user_id=900_001, socket="one-more") == 11
+    await presence._the_store()._client().aclose()  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_an_agents_sockets_are_counted_without_reading_each_one(settings, monkeypatch) -> None:
+    """An agent's heartbeat costs the same with one tab or many: their sockets are a sorted set counted by
+    expiry, expired ones dropped by score; a closed socket leaves the count at once."""
+    monkeypatch.setattr(presence, "_store", None)
+    settings.PRESENCE_TTL_S = 30
+    clock = [1_000_000.0]
+    monkeypatch.setattr(presence, "time", SimpleNamespace(time=lambda: clock[0]))
+    for n in range(500):
+        await presence.agent_socket_mark(user_id=900_100, socket=f"tab-{n}")
+    assert await presence.agent_socket_mark(user_id=900_100, socket="tab-0") == 500
+    assert await sync_to_async(presence.agent_has_socket)(900_100)
+    assert await presence.agent_socket_gone(user_id=900_100, socket="tab-1") == 499
+    clock[0] += 20
+    assert await presence.agent_socket_mark(user_id=900_100, socket="tab-2") == 499
+    clock[0] += 15  # every tab but tab-2 missed its heartbeat: gone without a goodbye
+    assert await presence.agent_socket_mark(user_id=900_100, socket="tab-2") == 1
+    assert await presence.agent_socket_gone(user_id=900_100, socket="tab-2") == 0
+    assert not await sync_to_async(presence.agent_has_socket)(900_100)
+    store = presence._the_store()
+    if isinstance(store, presence._RedisStore):
+        await store._client().aclose()

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from channels_adapters.start import conversation_start
 from config.errors import ChannelRuleError, ValidationError
-from contacts.models import Contact, Identity
+from contacts.models import Contact
+from contacts.services import suppression_set
 from conversations.models import Entry
 from tests.conftest import sms_in
 
@@ -45,7 +45,7 @@ def test_an_existing_customer_gets_the_message_in_their_thread(inbox_support: An
 
 def test_an_opted_out_number_is_refused_and_nothing_changes(inbox_support: Any, agent_alice: Any) -> None:
     sms_in(inbox_support, "STOP", phone="+14155550142")
-    Identity.objects.filter(address="+14155550142").update(opted_out_at=timezone.now())
+    suppression_set(channel="sms", address="+14155550142", suppressed=True)  # as STOP records it
     before = Entry.objects.count()
     with pytest.raises(ChannelRuleError, match="texted STOP"):
         conversation_start(by=agent_alice, channel="sms", address="+14155550142", body="Sale!")

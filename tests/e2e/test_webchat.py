@@ -103,6 +103,14 @@ def test_a_visitor_on_another_site_chats_live_with_an_agent_and_keeps_the_histor
     assert visitor.locator(".msg").first.evaluate("e => getComputedStyle(e).fontSize") == "15px"
     visitor.context.close()
 
+    # The same page from an origin the inbox does not allow: the visitor is told, not left with an empty panel.
+    elsewhere = browser.new_context().new_page()
+    elsewhere.goto(shop.replace("127.0.0.1", "localhost") + "/index.html")
+    elsewhere.get_by_role("button", name="Open chat").click()
+    expect(elsewhere.get_by_role("alert")).to_have_text("Chat is not available on this page.", timeout=15_000)
+    expect(elsewhere.get_by_role("textbox", name="Message")).to_be_hidden()
+    elsewhere.context.close()
+
 
 SECRET = "the shop's identity secret, 32+ chars"
 

@@ -126,7 +126,7 @@ def test_an_agent_with_a_tab_open_gets_no_push(
 ) -> None:
     service = push_service()
     browser = subscribe(agent_alice, service)
-    asyncio.run(agent_socket_mark(user_id=agent_alice.pk, socket="tab-1", name="Alice"))
+    asyncio.run(agent_socket_mark(user_id=agent_alice.pk, socket="tab-1"))
     try:
         write(dana_thread, "while you look", inbox_support, django_capture_on_commit_callbacks)
         assert service.received == []

@@ -112,12 +112,12 @@ def test_the_customer_writing_first_cancels_the_follow_up_with_an_event(
 
 @pytest.mark.django_db
 def test_a_failed_send_is_recorded_with_its_reason(sms_thread, agent_alice) -> None:
-    from contacts.models import Identity
+    from contacts.services import suppression_set
 
     followup_schedule(
         conversation=sms_thread, by=agent_alice, kind="message", due_at=later(), body="Did the shoes fit?"
     )
-    Identity.objects.filter(address="+14155550142").update(opted_out_at=timezone.now())
+    suppression_set(channel="sms", address="+14155550142", suppressed=True)
     followups_send_due(now=later(61))
     followup = ScheduledFollowUp.objects.get()
     assert followup.state == "failed" and "STOP" in followup.reason

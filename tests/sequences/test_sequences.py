@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from config.errors import ValidationError
 from contacts.models import Contact
+from contacts.services import identity_set_opt_out
 from conversations.customers import contact_merge
 from conversations.models import Conversation, Entry, Episode, Inbox
 from events.models import DomainEvent
@@ -219,7 +220,7 @@ def test_stop_ends_it_as_an_opt_out(
 
 def test_an_opted_out_number_is_never_messaged_by_a_step(ny_inbox: Inbox, nurture: Sequence) -> None:
     conversation = _thread(ny_inbox)
-    conversation.contact.identities.update(opted_out_at=timezone.now())
+    identity_set_opt_out(identity=conversation.contact.identities.get(), opted_out=True)
     enrollment = sequence_enroll(sequence=nurture, contact=conversation.contact, by=None, source="api")
 
     sequence_steps_run_due(now=WEDNESDAY_3PM_NY)

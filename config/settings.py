@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "events",
     "webhooks",
     "push",
+    "sequences",
     "rules",
     "privacy",
     "inbox",
@@ -336,6 +337,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rules.tasks.sweep_rule_runs",
         "schedule": _every(env_int("RULES_SWEEP_EVERY_S", 30)),
     },
+    # Sequence steps that are due, each claimed with SKIP LOCKED (sequences/services.py).
+    "run-due-sequence-steps": {
+        "task": "sequences.tasks.run_due_sequence_steps",
+        "schedule": _every(env_int("SEQUENCES_EVERY_S", 60)),
+    },
     "sweep-domain-events": {
         "task": "events.tasks.sweep_domain_events",
         "schedule": _every(env_int("DOMAIN_EVENTS_SWEEP_EVERY_S", 30)),
@@ -385,7 +391,12 @@ WHATSAPP_TEMPLATES = {
     "follow_up": os.environ.get("WHATSAPP_TEMPLATE_FOLLOW_UP", "follow_up"),
     "satisfaction": os.environ.get("WHATSAPP_TEMPLATE_SATISFACTION", "satisfaction"),
     "rule": os.environ.get("WHATSAPP_TEMPLATE_RULE", "follow_up"),
+    "sequence": os.environ.get("WHATSAPP_TEMPLATE_SEQUENCE", "follow_up"),
 }
+# A sequence's message due at night in the customer's time zone waits for the morning: quiet from
+# SEQUENCES_QUIET_START_H until SEQUENCES_QUIET_END_H (their local hours).
+SEQUENCES_QUIET_START_H = env_int("SEQUENCES_QUIET_START_H", 21)
+SEQUENCES_QUIET_END_H = env_int("SEQUENCES_QUIET_END_H", 9)
 SATISFACTION_QUESTION = os.environ.get("SATISFACTION_QUESTION", "") or (
     "How did we do? Reply with a number from 1 (poor) to 5 (great)."
 )

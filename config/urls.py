@@ -15,6 +15,7 @@ from inbox import contacts as contacts_views
 from inbox import settings_pages
 from inbox import views as inbox_views
 from rules import views as rules_views
+from sequences import views as sequences_views
 from webhooks import views as webhook_views
 
 urlpatterns = [
@@ -48,6 +49,12 @@ urlpatterns = [
     path("inbox/settings/", inbox_views.inbox_settings, name="inbox-settings"),
     path("inbox/settings/webhooks/", webhook_views.webhooks_page, name="inbox-settings-webhooks"),
     path("inbox/settings/rules/", rules_views.rules_page, name="inbox-settings-rules"),
+    path("inbox/settings/sequences/", sequences_views.sequences_page, name="inbox-settings-sequences"),
+    path(
+        "inbox/<int:conversation_id>/sequences/",
+        sequences_views.contact_sequences,
+        name="inbox-contact-sequences",
+    ),
     path("inbox/settings/labels/", settings_pages.labels_page, name="inbox-settings-labels"),
     path("inbox/settings/hours/", settings_pages.hours_index, name="inbox-settings-hours-index"),
     path("inbox/settings/<int:inbox_id>/hours/", settings_pages.hours_page, name="inbox-settings-hours"),
@@ -126,6 +133,7 @@ urlpatterns = [
     path("api/v1/reports/", include("reports.api")),
     path("api/v1/", include("webhooks.urls")),
     path("api/v1/", include("rules.urls")),
+    path("api/v1/", include("sequences.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -152,6 +152,22 @@ def next_open_at(inbox: Inbox, at: datetime, *, within_days: int = 14) -> dateti
     return upcoming[0][0] if upcoming else at
 
 
+def is_business_day(inbox: Inbox, day: date) -> bool:
+    """Whether the inbox opens at all on `day` (its own calendar date): not a holiday, and a weekday with hours in
+    its schedule (Monday to Friday when it has none). A sequence's "wait 3 business days" counts these."""
+    if day.isoformat() in {str(d) for d in (inbox.holidays or [])}:
+        return False
+    schedule: dict[str, Any] = inbox.business_hours or {}
+    if not schedule:
+        return day.weekday() < 5
+    return bool(_ranges(schedule.get(WEEKDAYS[day.weekday()])))
+
+
+def zone_of(name: str) -> ZoneInfo:
+    """The IANA zone `name`, or UTC when it is not one."""
+    return _zone(name)
+
+
 def _local(day: date, moment: time, zone: ZoneInfo) -> datetime:
     if moment == time.max:  # "24:00": the next midnight
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)

@@ -227,6 +227,36 @@ EVENT_TYPES: dict[str, EventType] = {
             leak=TEXT,
         ),
         _type(
+            "sequence.enrolled",
+            "A customer was enrolled in a sequence (by an agent, a rule or the API); `source` says which.",
+            sequence=ID,
+            sequence_name=TEXT,
+            enrollment=ID,
+            source=TEXT,
+            by=MAYBE_ID,
+        ),
+        _type(
+            "sequence.step_sent",
+            "A sequence took a step for a customer: a message queued (as the hub: never a first response), a "
+            "task for the owner, or a wait begun.",
+            sequence=ID,
+            enrollment=ID,
+            step=ID,
+            step_type={"type": "string", "enum": ["message", "wait", "task"]},
+            entry=MAYBE_ID,
+            channel=CHANNEL,
+        ),
+        _type(
+            "sequence.exited",
+            "A customer left a sequence: `reason` is completed, replied, stage_changed, opted_out, merged, removed, "
+            "step_failed or disabled.",
+            sequence=ID,
+            enrollment=ID,
+            reason=TEXT,
+            step=ID,
+            by=MAYBE_ID,
+        ),
+        _type(
             "satisfaction.rated",
             "A customer answered the satisfaction question with a rating from 1 to 5.",
             rating={"type": "integer", "minimum": 1, "maximum": 5},

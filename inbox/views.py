@@ -80,6 +80,7 @@ from conversations.web import agent_required, entry_json, json_error, request_ag
 from push.selectors import push_devices, push_previews
 from rules.models import Macro
 from rules.services import macro_apply
+from sequences.models import Sequence
 
 SCORE_STEPS = (20, 50)  # the list's lead-score filters: warm and hot (lifecycle.scores.score_band)
 
@@ -459,9 +460,11 @@ def _palette(request: HttpRequest, conversation_id: int | None) -> dict[str, Any
     links = [{"name": "Inbox", "url": "/inbox/"}, {"name": "Reports", "url": "/reports/"}]
     if agent_sees_everything(request.user):
         links.append({"name": "Automation rules", "url": "/inbox/settings/rules/"})
+        links.append({"name": "Sequences", "url": "/inbox/settings/sequences/"})
     return {
         "conversation": conversation_id,
         "macros": list(Macro.objects.order_by("name").values("id", "name")),
+        "sequences": list(Sequence.objects.filter(enabled=True).order_by("name").values("id", "name")),
         "priorities": Conversation.PRIORITY_CHOICES,
         "links": links,
     }

@@ -48,6 +48,10 @@ PLAN: dict[str, Handling] = {
     "lifecycle.LeadSignal": Handling("deleted (a profile of what they did)", "lead_score.json"),
     "lifecycle.LeadScore": Handling("deleted", "lead_score.json"),
     "reports.ScheduledFollowUp": Handling("body and reason emptied", NOT_EXPORTED),
+    "sequences.Enrollment": Handling(
+        "kept for the counts; an active one ends (`erased`) so nothing more is sent; its detail emptied",
+        NOT_EXPORTED,
+    ),
     "reports.SatisfactionSurvey": Handling("kept; the reason emptied", NOT_EXPORTED),
     "reports.SatisfactionResponse": Handling("kept: the rating", "ratings.json"),
     "reports.AuditLog": Handling("kept: names agents and ids, never the customer", NOT_EXPORTED),

@@ -40,6 +40,7 @@ from lifecycle.models import ContactOwner, LeadScore, LeadSignal, StageChange, T
 from privacy.models import ContactErasure, ContactExport, RetentionPolicy
 from reports.models import AuditLog, ExportJob, SatisfactionSurvey, ScheduledFollowUp
 from reports.services import audit_record
+from sequences.models import Enrollment, StepRun
 
 logger = logging.getLogger("hub.privacy")
 
@@ -235,6 +236,13 @@ def _thread_erase(
     Notification.objects.filter(conversation=thread).delete()
     ScheduledFollowUp.objects.filter(conversation=thread).update(body="", reason="")
     SatisfactionSurvey.objects.filter(conversation=thread).update(reason="")
+    # An erased customer is sent nothing more: they leave every sequence; the counts stay for the reports.
+    enrollments = Enrollment.objects.filter(contact_id=thread.contact_id)
+    enrollments.filter(state=Enrollment.ACTIVE).update(
+        state=Enrollment.EXITED, exit_reason="erased", next_run_at=None, finished_at=timezone.now()
+    )
+    enrollments.update(exit_detail="")
+    StepRun.objects.filter(enrollment__contact_id=thread.contact_id).update(detail="")
     return counts
 
 

@@ -1,5 +1,5 @@
 """Every settings change in the audit trail, with before and after: inboxes, secrets, teams, roles, agents,
-labels and attribute definitions, lead score weights, rules and macros, webhook subscriptions.
+labels and attribute definitions, lead score weights, rules and macros, sequences, webhook subscriptions.
 
 It listens to the models' own signals, so a change made on a product page, through the API or in /admin/
 is recorded alike, in the transaction that makes it. Who made it comes from the request being served
@@ -79,6 +79,9 @@ AUDITED: dict[str, Audited] = {
         "Rule", ("name", "event_type", "conditions", "actions", "position", "enabled", "stop_after")
     ),
     "rules.Macro": Audited("Macro", ("name", "actions")),
+    "sequences.Sequence": Audited(
+        "Sequence", ("name", "description", "steps", "enabled", "exit_on_stage_change", "inbox")
+    ),
     "events.WebhookEndpoint": Audited(
         "Webhook", ("url", "description", "event_types", "secret", "active"), secrets=("secret",)
     ),

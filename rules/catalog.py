@@ -18,6 +18,7 @@ from conversations.selectors import agent_profile, agent_sees_everything
 from events.catalog import EVENT_TYPES
 from events.models import WebhookEndpoint
 from lifecycle.models import Stage
+from sequences.models import Sequence
 
 PATTERN_MAX = 500
 TEXT_MAX = 1600  # an SMS reply's limit; email and chat allow more, but a rule's reply is short
@@ -79,6 +80,7 @@ ACTIONS: dict[str, str] = {
     "notify": "tell an agent or a team, in their notifications (`agent`: a user id, or `team`; `text`)",
     "webhook": "send the event, signed, to a webhook endpoint (`endpoint`: an endpoint id)",
     "follow_up": "remind the team in the thread later (`minutes`: 1 to 525600; `text`)",
+    "enroll_in_sequence": "enrol the customer in a sequence (`sequence`: a sequence id)",
 }
 STATUSES = (Conversation.OPEN, Conversation.PENDING, Conversation.SNOOZED, Conversation.RESOLVED)
 # Events a rule can start from: those about a thread (a rule acts on a thread).
@@ -189,6 +191,8 @@ def action_validate(action: dict[str, Any]) -> None:
         _exists(Team, action.get("team"), "team")
     if kind == "webhook":
         _exists(WebhookEndpoint, action.get("endpoint"), "webhook endpoint")
+    if kind == "enroll_in_sequence":
+        _exists(Sequence, action.get("sequence"), "sequence")
     if kind in ("add_label", "remove_label"):
         _exists(Label, action.get("label"), "label")
     if kind == "set_status":

@@ -49,6 +49,8 @@ from reports.models import ScheduledFollowUp
 from reports.services import followup_schedule
 from rules.catalog import CONDITIONS, macro_validate, pattern_compile, rule_validate
 from rules.models import Macro, Rule, RuleRun
+from sequences.models import Sequence as JourneySequence
+from sequences.services import sequence_enroll
 from webhooks.delivery import webhook_delivery_queue_one
 
 logger = logging.getLogger("hub.rules")
@@ -244,6 +246,9 @@ def action_describe(action: dict[str, Any]) -> str:
         return "send the event to a webhook"
     if kind == "follow_up":
         return f"remind the team in {action.get('minutes')} minutes: {_quote(action.get('text'))}"
+    if kind == "enroll_in_sequence":
+        sequence = JourneySequence.objects.filter(pk=int(action.get("sequence") or 0)).first()
+        return f"enrol the customer in the sequence “{sequence.name if sequence else '?'}”"
     return str(kind)
 
 
@@ -798,6 +803,18 @@ def action_take(
             cancel_on_reply=False,
         )
         return f"scheduled a reminder in {minutes} minutes"
+    if kind == "enroll_in_sequence":
+        sequence = JourneySequence.objects.filter(pk=int(action["sequence"])).first()
+        if sequence is None:
+            raise ValidationError("the sequence no longer exists")
+        sequence_enroll(
+            sequence=sequence,
+            contact=conversation.contact,
+            by=by,
+            source="rule" if event is not None else "macro",
+            source_label=source[:1].upper() + source[1:],
+        )
+        return f"enrolled the customer in the sequence “{sequence.name}”"
     if kind == "webhook":
         if event is None:
             raise ValidationError("only a rule, started by an event, sends a webhook")

@@ -36,6 +36,7 @@ from rules.services import (
     rule_dry_run,
     rule_save,
 )
+from sequences.models import Sequence
 
 PAGE = "/inbox/settings/rules/"
 OUT_OF_HOURS_TEXT = "Thanks for your message! We're closed right now and will answer when we open."
@@ -89,6 +90,7 @@ ACTION_NAMES = {
     "add_note": "Write a private note",
     "notify": "Notify an agent",
     "webhook": "Send a webhook",
+    "enroll_in_sequence": "Enrol in a sequence",
 }
 # The arguments each action's row asks for (rules/catalog.py's ACTIONS says what they mean).
 ACTION_ARGS = {
@@ -104,8 +106,9 @@ ACTION_ARGS = {
     "add_note": ["text"],
     "notify": ["agent", "text"],
     "webhook": ["endpoint"],
+    "enroll_in_sequence": ["sequence"],
 }
-INT_ARGS = ("agent", "team", "label", "endpoint", "minutes")
+INT_ARGS = ("agent", "team", "label", "endpoint", "minutes", "sequence")
 INT_FIELDS = ("inbox", "team", "label", "minutes_since_agent_reply", "lead_score")
 BOOL_FIELDS = ("first_of_episode", "automatic")
 
@@ -377,6 +380,7 @@ def _choices() -> dict[str, list[tuple[Any, str]]]:
         "agent": [(a.user.pk, a.user.get_full_name() or a.user.get_username()) for a in agents],
         "status": [(s, s.capitalize()) for s in STATUSES],
         "endpoint": [(e.pk, e.description or e.url) for e in WebhookEndpoint.objects.order_by("id")],
+        "sequence": [(s.pk, s.name) for s in Sequence.objects.filter(enabled=True).order_by("name")],
     }
 
 

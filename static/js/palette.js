@@ -1,5 +1,6 @@
 // The command palette (Ctrl+K or Cmd+K): macros on the open thread or the selected rows, the thread's
-// priority, and the pages. Everything it does goes through the same endpoints as the buttons.
+// priority, enrolling its customer in a sequence, and the pages. Everything it does goes through the same
+// endpoints as the buttons.
 (function () {
   "use strict";
   const dialog = document.getElementById("palette");
@@ -68,6 +69,15 @@
           label: `Set priority: ${name}`,
           hint: "this thread",
           run: () => run(`/inbox/${data.conversation}/priority/`, { priority: value }),
+        });
+      }
+    }
+    if (data.conversation && !rows.length) {
+      for (const sequence of data.sequences || []) {
+        result.push({
+          label: `Enrol in sequence: ${sequence.name}`,
+          hint: "this customer",
+          run: () => run(`/inbox/${data.conversation}/sequences/`, { sequence: sequence.id }),
         });
       }
     }

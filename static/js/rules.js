@@ -12,7 +12,8 @@
   catalog.actions.forEach(function (a) { actionKinds[a.type] = a; });
   var ARG_NAMES = {
     agent: "Agent", team: "Team", label: "Label", stage: "Stage", priority: "Priority",
-    status: "Status", minutes: "Minutes", text: "Text", endpoint: "Webhook endpoint"
+    status: "Status", minutes: "Minutes", text: "Text", endpoint: "Webhook endpoint",
+    sequence: "Sequence"
   };
   var counter = 0;
 

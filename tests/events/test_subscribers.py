@@ -54,12 +54,14 @@ def test_an_unknown_event_type_cannot_be_subscribed_to() -> None:
 
 
 def test_the_lifecycle_and_the_reports_subscribe_to_what_a_customer_says() -> None:
-    """The apps register themselves at start; the adapters that record a customer's message import neither."""
+    """The apps register themselves at start (the sequences too); the adapters that record a customer's message
+    import none of them."""
     names = {f"{s.__module__}.{s.__name__}" for s in events_services.SUBSCRIBERS.get("message.received", [])}
     assert names == {
         "lifecycle.subscribers.customer_spoke",
         "lifecycle.subscribers.score_customer_spoke",  # the lead score
         "reports.subscribers.customer_spoke",
+        "sequences.subscribers.customer_wrote",  # a reply ends the customer's sequences
     }
     resolved = {f"{s.__module__}.{s.__name__}" for s in events_services.SUBSCRIBERS["conversation.resolved"]}
     assert resolved == {"reports.subscribers.resolved"}

@@ -30,6 +30,7 @@ from push.models import PushSubscription
 from reports.models import ExportJob
 from reports.services import followup_thank_you_prompt
 from rules.models import Macro, Rule
+from sequences.services import sequence_enroll, sequence_save
 from tests import factories
 from tests.conftest import PUBLIC_BASE_URL, sms_in
 
@@ -119,6 +120,13 @@ ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     "inbox/settings/<int:inbox_id>/origins/allow/": [
         ("post", "webchat_inbox", {"origin": "https://shop.example.com"})
     ],
+    "inbox/<int:conversation_id>/sequences/": [("post", "conversation", {"sequence": "{sequence}"})],
+    "api/v1/sequences/<int:pk>/": [("get", "sequence", {}), ("patch", "sequence", {"name": "Mine now"})],
+    "api/v1/sequences/<int:pk>/enrollments/": [
+        ("get", "sequence", {}),
+        ("post", "sequence", {"contact": "{contact}"}),
+    ],
+    "api/v1/enrollments/<int:pk>/exit/": [("post", "enrollment", {})],
     "contacts/<int:contact_id>/": [
         ("get", "contact", {}),
         ("post", "contact", {"form": "details", "name": "Renamed"}),
@@ -147,6 +155,7 @@ EXPECTED_STATUS = {
         if route.startswith(("api/v1/webhooks/", "api/v1/webhook-deliveries/", "api/v1/rules/"))
     },
     ("api/v1/macros/<int:pk>/", "patch"): 403,
+    ("api/v1/sequences/<int:pk>/", "patch"): 403,
     ("api/v1/macros/<int:pk>/", "delete"): 403,
     **{
         (route, method): 403
@@ -172,6 +181,11 @@ SEEN_BY_EVERY_AGENT = {
     ("api/v1/macros/<int:pk>/", "get"),
     ("api/v1/macros/<int:pk>/apply/", "post"),
     ("inbox/macros/<int:macro_id>/apply/", "post"),
+    # Sequences are hub-wide too: every agent reads them and enrols a customer; the customer in the body is
+    # checked (tests/sequences/test_api.py: another team's customer answers 404, as one that does not exist).
+    ("api/v1/sequences/<int:pk>/", "get"),
+    ("api/v1/sequences/<int:pk>/enrollments/", "get"),
+    ("api/v1/sequences/<int:pk>/enrollments/", "post"),
 }
 
 # Id routes whose id does not name a thread or something in one, each with why it needs no thread rule.
@@ -203,6 +217,12 @@ NOT_THREAD_SCOPED = {
         for route in ROUTES_WITH_IDS
         if "macros/" in route
     },
+    **{
+        route: "a sequence's id: hub-wide, every agent reads sequences and enrols customers they can see "
+        "(SEEN_BY_EVERY_AGENT), only admins and managers change them (403 for anyone else, whatever the id)"
+        for route in ROUTES_WITH_IDS
+        if route.startswith("api/v1/sequences/")
+    },
 }
 # What an id names, by the route's parameter (and for `pk` by the route's prefix): the walker uses these.
 ID_KINDS_BY_NAME = {
@@ -223,6 +243,7 @@ ID_KINDS_BY_PREFIX = {
     "api/v1/inboxes/": "inbox",
     "api/v1/conversations/": "conversation",
     "api/v1/entries/": "entry",
+    "api/v1/enrollments/": "enrollment",
 }
 
 # Ids that travel in a query string or a form rather than the path: (method, path, field, data).
@@ -362,6 +383,9 @@ def sales(inbox_sales, agent_bob, manager_maria) -> dict[str, int]:
     macro = Macro.objects.create(
         name="Escalate", actions=[{"type": "set_priority", "priority": "high"}], created_by=manager_maria
     )
+    # A manager's sequence (hub-wide), with the Sales customer in it (Sales' enrolment).
+    sequence = sequence_save(by=manager_maria, name="Sales nurture", steps=[{"type": "task", "text": "Call"}])
+    enrollment = sequence_enroll(sequence=sequence, contact=other.contact, by=manager_maria, source="agent")
     # Bob's phone, subscribed to Web Push: his own, not even a manager's to remove.
     device = PushSubscription.objects.create(
         user=agent_bob,
@@ -372,6 +396,8 @@ def sales(inbox_sales, agent_bob, manager_maria) -> dict[str, int]:
     )
     return {
         "push_device": device.pk,
+        "sequence": sequence.pk,
+        "enrollment": enrollment.pk,
         "rule": rule.pk,
         "macro": macro.pk,
         "webhook": webhook.pk,

@@ -452,7 +452,7 @@ def lead_score_explain(*, contact_id: int, now: datetime | None = None) -> Score
     if heard and max(heard) < now - SILENCE and weights.get(SILENT):
         total += weights[SILENT]
         reasons.append(Reason(weights[SILENT], f"no reply in {SILENCE.days} days"))
-    reasons.sort(key=lambda reason: -abs(reason.points))
+    reasons.sort(key=lambda reason: (-abs(reason.points), reason.text))  # ties in one order, always
     return ScoreExplained(round(total), reasons)
 
 

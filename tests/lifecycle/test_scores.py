@@ -98,7 +98,7 @@ def test_pricing_views_and_a_weight_change_by_the_admin(inbox_support: Inbox, ad
         {"weights": {"touchpoint:pricing_view": 15, "source_campaign:spring-sale": 4}},
     )
     assert response.status_code == 200, response.content
-    assert reasons(dana) == ["+30 pricing view twice", "+30 demo booked once", "+4 campaign spring-sale"]
+    assert reasons(dana) == ["+30 demo booked once", "+30 pricing view twice", "+4 campaign spring-sale"]
     assert score(dana) == 64
     assert lead_scores_of([dana.pk]) == {dana.pk: 64}
     # The weight change moved the stored score by the difference: the same as rewriting it from the signals.
@@ -234,7 +234,7 @@ def test_a_merge_hands_the_history_to_the_survivor_counted_once_and_an_unmerge_g
 
     contact_merge(source=chat, into=dana, by=agent_alice)
 
-    assert reasons(dana) == ["+30 pricing view 3 times", "+30 demo booked once"]
+    assert reasons(dana) == ["+30 demo booked once", "+30 pricing view 3 times"]
     assert not LeadSignal.objects.filter(contact=chat).exists()
     assert not LeadScore.objects.filter(contact=chat).exists()
     # Recomputing everything counts the history once more, never twice.

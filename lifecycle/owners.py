@@ -23,6 +23,7 @@ from conversations.selectors import agent_can_see
 from conversations.services import conversation_get_or_create, event_append
 from events.services import event_publish
 from lifecycle.models import ContactOwner
+from lifecycle.targets import targets_on_owner
 
 
 def _name(user: User | None) -> str:
@@ -71,6 +72,7 @@ def contact_owner_set(
             },
             thread_locked=True,
         )
+        targets_on_owner(conversation=conversation, owner=owner, at=now)
         if owner is not None and (by is None or by.pk != owner.pk) and agent_can_see(owner, conversation):
             notification_owner_send(entry=entry, owner=owner, by=by)
     return row

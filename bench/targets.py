@@ -51,7 +51,10 @@ def build(rebuild: bool, episodes: int) -> None:
     reports.build(rebuild, episodes)
     marker = f"{reports.marker(episodes)} targets v1"
     try:
-        if psql(reports.REPORTS_DATABASE, f"SELECT marker FROM {MARKER_TABLE}").strip() == marker and not rebuild:
+        if (
+            psql(reports.REPORTS_DATABASE, f"SELECT marker FROM {MARKER_TABLE}").strip() == marker
+            and not rebuild
+        ):
             return
     except Exception:
         pass

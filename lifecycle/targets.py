@@ -191,7 +191,10 @@ def targets_on_customer_spoke(*, conversation: Conversation, episode_answered: b
 
 
 def targets_on_reply(*, conversation: Conversation, author: User | None, at: datetime) -> None:
-    """Someone answered the customer: the response timers stop; the owner's first touch too if it was them."""
+    """An agent answered the customer: the response timers stop; the owner's first touch too if it was them. The
+    hub's own messages (a rule's auto-reply, the satisfaction question) answer nobody's question: no change."""
+    if author is None:
+        return
     metrics = [TargetTimer.FIRST_RESPONSE, TargetTimer.NEXT_RESPONSE]
     if (
         author is not None

@@ -25,7 +25,7 @@ from lifecycle.selectors import leaks_current
 from lifecycle.services import leaks_detect
 from lifecycle.targets import business_deadline, response_target_save, targets_check, targets_report
 from tests import factories
-from tests.conftest import sms_in
+from tests.conftest import run_concurrently, sms_in
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +91,9 @@ def test_the_first_response_is_warned_then_escalated_then_missed_and_the_answer_
     leaks_detect()
     assert DomainEvent.objects.filter(type="leak.detected", payload__leak="target_missed").count() == 1
 
+    clock.set(MONDAY_9 + timedelta(minutes=32))
+    reply(thread, None, inbox_sales)  # the hub's own auto-reply answers nobody: still a leak
+    assert TargetTimer.objects.get(pk=timer.pk).state == "running" and leaks_current() != []
     clock.set(MONDAY_9 + timedelta(minutes=33))
     reply(thread, agent_bob, inbox_sales)
     timer.refresh_from_db()
@@ -204,3 +207,20 @@ def test_the_report_counts_met_and_missed_per_target_team_and_agent(
     as_maria.force_login(manager_maria)
     page = as_maria.get("/reports/targets/?start=2026-11-29&end=2026-12-01").content.decode()
     assert "Sales 30 min" in page and "20 min late on average" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_checks_at_once_warn_once(inbox_sales: Any, agent_bob: Any) -> None:
+    """The periodic job may run in two workers at once (a slow run overlapping the next): SKIP LOCKED gives each
+    timer to one of them, so the assignee hears once."""
+    target("Sales 30 min", f"inbox:{inbox_sales.pk}", first_response=30)
+    threads = [sms_in(inbox_sales, "Hi", phone=f"+1212555017{n}").conversation for n in range(3)]
+    for thread in threads:
+        conversation_assign(conversation=thread, assignee=agent_bob, by=None)
+    later = TargetTimer.objects.get(conversation=threads[0], metric="first_response").started_at + timedelta(
+        minutes=23
+    )
+    runs = run_concurrently(lambda: targets_check(now=later), 4)
+    assert sum(run.warned for run in runs) == 3
+    assert Notification.objects.filter(kind=Notification.TARGET, recipient=agent_bob).count() == 3
+    assert DomainEvent.objects.filter(type="sla.warned").count() == 3

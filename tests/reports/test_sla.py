@@ -167,6 +167,8 @@ def test_hours_closed_all_week_never_run_out_and_the_settings_page_says_so(
     assert created.status_code == 302
     saved = ResponseTarget.objects.get(name="Closed line")
     assert saved.first_response_minutes == 30 and saved.warn_percent == 80
+    trail = admin.get("/reports/audit/?what=settings").content.decode()
+    assert "Response target" in trail and "Closed line" in trail  # in the settings history, like the others
     page = admin.get("/inbox/settings/targets/").content.decode()
     assert "closed all week" in page and "never runs out" in page
     thread = sms_in(inbox_sales, "Anyone?", phone="+12125550104").conversation

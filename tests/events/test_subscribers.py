@@ -59,6 +59,7 @@ def test_the_lifecycle_and_the_reports_subscribe_to_what_a_customer_says() -> No
     assert names == {
         "lifecycle.subscribers.customer_spoke",
         "lifecycle.subscribers.score_customer_spoke",  # the lead score
+        "lifecycle.subscribers.targets_customer_spoke",  # the response targets start
         "reports.subscribers.customer_spoke",
     }
     resolved = {f"{s.__module__}.{s.__name__}" for s in events_services.SUBSCRIBERS["conversation.resolved"]}

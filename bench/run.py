@@ -3,7 +3,7 @@
     make bench                                  # everything (15 minutes and the import's; data sets are kept)
     make bench BENCH_ARGS="--only pipeline"     # one group: baselines, pipeline, sockets, scale, search,
                                                 # funnel, reports, memory, drill, email, imports,
-                                                # webhooks, outbox, rules, scores
+                                                # webhooks, outbox, rules, scores, targets
     make bench BENCH_ARGS="--quick"             # smaller runs, to try a change
 
 The hub runs as in production: PostgreSQL, Redis, uvicorn and Celery workers as separate processes.
@@ -44,6 +44,7 @@ GROUPS = (
     "outbox",
     "rules",
     "scores",
+    "targets",
 )
 
 
@@ -79,6 +80,7 @@ def main() -> None:
         "outbox": lambda: _module("outbox").figures(quick=args.quick),
         "rules": lambda: _module("rules").figures(quick=args.quick),
         "scores": lambda: _module("scores").figures(quick=args.quick),
+        "targets": lambda: _module("targets").figures(quick=args.quick),
     }
     for group in GROUPS:
         if group not in groups:

@@ -315,6 +315,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.tasks.hand_back_departed_owners",
         "schedule": _every(60),
     },
+    # Response targets: warnings before a miss, and the miss itself (lifecycle/targets.py).
+    "check-response-targets": {
+        "task": "lifecycle.tasks.check_response_targets",
+        "schedule": _every(60),
+    },
     "send-leak-digest": {
         "task": "lifecycle.tasks.send_leak_digest",
         "schedule": _every(3600),

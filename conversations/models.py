@@ -545,7 +545,12 @@ class Notification(models.Model):
 
     MENTION = "mention"
     OWNER = "owner"
-    KIND_CHOICES = [(MENTION, "Mention"), (OWNER, "Customer handed to you")]
+    TARGET = "target"
+    KIND_CHOICES = [
+        (MENTION, "Mention"),
+        (OWNER, "Customer handed to you"),
+        (TARGET, "Response target at risk"),
+    ]
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"

@@ -85,6 +85,16 @@ def notification_owner_send(*, entry: Entry, owner: User, by: User | None) -> No
     return notification
 
 
+def notification_target_send(*, entry: Entry, recipient: User) -> Notification:
+    """A response target is about to be missed, or was (lifecycle/targets.py): the thread's event says which."""
+    notification = Notification.objects.create(
+        recipient=recipient, kind=Notification.TARGET, conversation_id=entry.conversation_id, entry=entry
+    )
+    payload = notification_payload(notification, text=entry.body[:200])
+    realtime.agent_event_record(type="notification.created", agent_id=recipient.pk, payload=dict(payload))
+    return notification
+
+
 def notification_payload(notification: Notification, *, text: str = "") -> NotificationPayload:
     return {
         "id": notification.pk,
@@ -101,6 +111,12 @@ def notification_payload(notification: Notification, *, text: str = "") -> Notif
 def notification_text(notification: Notification) -> str:
     if notification.kind == Notification.OWNER:
         return notification.entry.body[:200] if notification.entry is not None else "A customer is now yours"
+    if notification.kind == Notification.TARGET:
+        return (
+            notification.entry.body[:200]
+            if notification.entry is not None
+            else "A response target is at risk"
+        )
     actor = notification.actor
     who = (actor.get_full_name() or actor.get_username()) if actor is not None else "Someone"
     body = notification.entry.body[:140] if notification.entry is not None else ""

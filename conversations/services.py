@@ -390,6 +390,7 @@ def _status_apply(
         },
         at=now,
         thread_locked=True,
+        rows={"conversation": locked, "by": by},
     )
     if status == Conversation.RESOLVED:
         event_publish(

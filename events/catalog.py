@@ -257,6 +257,32 @@ EVENT_TYPES: dict[str, EventType] = {
             by=MAYBE_ID,
         ),
         _type(
+            "sla.warned",
+            "A response target (first response, next response, resolution, owner's first touch) is close to "
+            "running out: `level` assignee at the target's warning share, team_lead halfway from there to the end. "
+            "`notified` are the agents told.",
+            target=ID,
+            metric={
+                "type": "string",
+                "enum": ["first_response", "next_response", "resolution", "owner_touch"],
+            },
+            level={"type": "string", "enum": ["assignee", "team_lead"]},
+            due_at={"type": ["string", "null"], "format": "date-time"},
+            notified={"type": "array", "items": ID},
+        ),
+        _type(
+            "sla.breached",
+            "A response target ran out before anyone answered (or resolved, or the new owner touched the "
+            "thread); the thread is a leak until they do.",
+            target=ID,
+            metric={
+                "type": "string",
+                "enum": ["first_response", "next_response", "resolution", "owner_touch"],
+            },
+            due_at=TIME,
+            assignee=MAYBE_ID,
+        ),
+        _type(
             "satisfaction.rated",
             "A customer answered the satisfaction question with a rating from 1 to 5.",
             rating={"type": "integer", "minimum": 1, "maximum": 5},

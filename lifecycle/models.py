@@ -159,11 +159,13 @@ class Leak(models.Model):
     """A contact falling through, as the periodic detector saw it: remembered so each is alerted once."""
 
     UNANSWERED, CALLBACK, STALE_LEAD, NO_FOLLOWUP = "unanswered", "callback", "stale_lead", "no_followup"
+    TARGET_MISSED = "target_missed"
     KIND_CHOICES = [
         (UNANSWERED, "Message unanswered"),
         (CALLBACK, "Call not returned"),
         (STALE_LEAD, "Lead gone quiet"),
         (NO_FOLLOWUP, "New customer not followed up"),
+        ("target_missed", "Response target missed"),
     ]
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
@@ -233,3 +235,115 @@ class LeadScore(models.Model):
 
     def __str__(self) -> str:
         return f"score of {self.contact_id}"
+
+
+class ResponseTarget(models.Model):
+    """A response target (SLA policy): how many business minutes a thread of an inbox, a team or a stage may
+    wait for its first answer, each next answer, its resolution, and a new owner's first touch. Where several
+    apply to one thread, the strictest of each kind runs (lifecycle/targets.py)."""
+
+    name = models.CharField(max_length=80, unique=True)
+    inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(
+        "conversations.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    first_response_minutes = models.PositiveIntegerField(null=True, blank=True)
+    next_response_minutes = models.PositiveIntegerField(null=True, blank=True)
+    resolution_minutes = models.PositiveIntegerField(null=True, blank=True)
+    owner_touch_minutes = models.PositiveIntegerField(null=True, blank=True)
+    warn_percent = models.PositiveSmallIntegerField(
+        default=75, help_text="Share of the target after which the assignee is warned"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(inbox__isnull=False, team__isnull=True, stage__isnull=True)
+                    | Q(inbox__isnull=True, team__isnull=False, stage__isnull=True)
+                    | Q(inbox__isnull=True, team__isnull=True, stage__isnull=False)
+                ),
+                name="response_target_one_scope",
+            ),
+            models.CheckConstraint(
+                condition=Q(warn_percent__gte=10, warn_percent__lte=99), name="response_target_warn_share"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TargetTimer(models.Model):
+    """One target running on one thread: business seconds allowed, spent before the last pause, and the wall
+    times at which the periodic check must warn, escalate or call it missed. `due_at` is null while paused,
+    and when the inbox's hours never open (the target never runs out)."""
+
+    FIRST_RESPONSE, NEXT_RESPONSE = "first_response", "next_response"
+    RESOLUTION, OWNER_TOUCH = "resolution", "owner_touch"
+    METRIC_CHOICES = [
+        (FIRST_RESPONSE, "First response"),
+        (NEXT_RESPONSE, "Next response"),
+        (RESOLUTION, "Resolution"),
+        (OWNER_TOUCH, "First touch by the owner"),
+    ]
+    RUNNING, PAUSED, DONE, CANCELLED = "running", "paused", "done", "cancelled"
+    STATE_CHOICES = [(RUNNING, "Running"), (PAUSED, "Paused"), (DONE, "Done"), (CANCELLED, "Cancelled")]
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(ResponseTarget, on_delete=models.CASCADE, related_name="timers")
+    metric = models.CharField(max_length=16, choices=METRIC_CHOICES)
+    state = models.CharField(max_length=12, choices=STATE_CHOICES, default=RUNNING)
+    inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team = models.ForeignKey(
+        "conversations.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    allowed_s = models.PositiveIntegerField()
+    spent_s = models.FloatField(default=0.0, help_text="Business seconds spent before the running stretch")
+    started_at = models.DateTimeField()
+    running_since = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    warn_at = models.DateTimeField(null=True, blank=True)
+    escalate_at = models.DateTimeField(null=True, blank=True)
+    warned_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    over_s = models.FloatField(null=True, blank=True, help_text="Business seconds past the target when done")
+    overlapping = models.CharField(max_length=300, blank=True, help_text="The other targets this one beat")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "metric"],
+                condition=Q(state__in=["running", "paused"]),
+                name="target_timer_one_live",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["warn_at"],
+                condition=Q(state="running", warned_at__isnull=True),
+                name="target_timer_warn",
+            ),
+            models.Index(
+                fields=["escalate_at"],
+                condition=Q(state="running", escalated_at__isnull=True),
+                name="target_timer_escalate",
+            ),
+            models.Index(
+                fields=["due_at"],
+                condition=Q(state="running", breached_at__isnull=True),
+                name="target_timer_due",
+            ),
+            models.Index(fields=["finished_at"], condition=Q(state="done"), name="target_timer_done"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} on {self.conversation_id} ({self.state})"

@@ -23,6 +23,7 @@ from conversations.selectors import agent_can_see
 from conversations.services import conversation_get_or_create, event_append
 from events.services import event_publish
 from lifecycle.models import ContactOwner
+from lifecycle.targets import targets_on_owner
 
 
 def _name(user: User | None) -> str:
@@ -71,13 +72,15 @@ def contact_owner_set(
             },
             thread_locked=True,
         )
+        targets_on_owner(conversation=conversation, owner=owner, at=now)
         if owner is not None and (by is None or by.pk != owner.pk) and agent_can_see(owner, conversation):
             notification_owner_send(entry=entry, owner=owner, by=by)
     return row
 
 
 def contact_owner_hand(*, contact: Contact, team: Team, by: User | None, reason: str) -> ContactOwner:
-    """The team's next agent owns `contact`, round robin: whoever was handed a customer longest ago (or never)."""
+    """The team's next agent owns `contact`, round robin: whoever was handed a customer longest ago (or never),
+    passing over deactivated agents and those who are away."""
     with transaction.atomic():
         # The lock on the candidates' profiles makes two hand-offs at once take turns, as thread assignment does.
         candidates = list(
@@ -86,6 +89,10 @@ def contact_owner_hand(*, contact: Contact, team: Team, by: User | None, reason:
             .filter(teams=team, user__is_active=True)
             .order_by("pk")
         )
+        # An agent who chose "away" is passed over while anyone else of the team is not (a lead should not wait
+        # for someone on leave); if the whole team is away, the turn goes on as usual.
+        present = [c for c in candidates if c.availability != AgentProfile.AWAY]
+        candidates = present or candidates
         if not candidates:
             return contact_owner_set(
                 contact=contact,

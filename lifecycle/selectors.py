@@ -43,6 +43,7 @@ from lifecycle.models import (
     LeakSettings,
     Stage,
     StageChange,
+    TargetTimer,
 )
 from lifecycle.scores import HOT, SILENCE, SILENT, WARM, decay_factor, lead_scores_of
 
@@ -410,7 +411,12 @@ def leaks_current(
     """Who is falling through right now, oldest first."""
     now = now or timezone.now()
     thresholds = leak_settings()
-    leaks = _unanswered(now, thresholds) + _stale_leads(now, thresholds) + _no_followup(now, thresholds)
+    leaks = (
+        _unanswered(now, thresholds)
+        + _stale_leads(now, thresholds)
+        + _no_followup(now, thresholds)
+        + _targets_missed(now)
+    )
     if visible is not None:
         allowed = set(
             visible.filter(pk__in={leak.conversation_id for leak in leaks}).values_list("pk", flat=True)
@@ -468,6 +474,27 @@ def _unanswered(now: datetime, thresholds: LeakSettings) -> list[LeakItem]:
             else f"message unanswered for {duration_text(waited)} of business time (target {duration_text(limit_s)})"
         )
         out.append(_item(thread, inbox, Leak.CALLBACK if is_call else Leak.UNANSWERED, since, reason, now))
+    return out
+
+
+def _targets_missed(now: datetime) -> list[LeakItem]:
+    """Threads past a response target nobody has met yet (lifecycle/targets.py): a leak until someone does."""
+    timers = (
+        TargetTimer.objects.filter(
+            state__in=(TargetTimer.RUNNING, TargetTimer.PAUSED), breached_at__isnull=False
+        )
+        .select_related("target", "inbox__team", "conversation__contact", "conversation__assignee")
+        .order_by("conversation_id", "breached_at")
+    )
+    out: list[LeakItem] = []
+    seen: set[int] = set()
+    for timer in timers:
+        if timer.conversation_id in seen:
+            continue
+        seen.add(timer.conversation_id)
+        reason = f"{timer.get_metric_display().lower()} target missed ({timer.target.name})"
+        since = timer.breached_at or now
+        out.append(_item(timer.conversation, timer.inbox, Leak.TARGET_MISSED, since, reason, now))
     return out
 
 

@@ -7,7 +7,7 @@ are one lifecycle, counted once, and a merge undone gives each their own back.
 from __future__ import annotations
 
 from events.services import Published, subscribe
-from lifecycle import scores
+from lifecycle import scores, targets
 from lifecycle.services import stage_merge, stage_on_customer_spoke, stage_unmerge
 
 
@@ -22,6 +22,11 @@ def subscribers_register() -> None:
     subscribe("call.received", score_customer_spoke)
     subscribe("touchpoint.recorded", score_touchpoint)
     subscribe("stage.changed", score_stage)
+    # The response targets start, stop and pause with the thread (lifecycle/targets.py).
+    subscribe("message.received", targets_customer_spoke)
+    subscribe("call.received", targets_customer_spoke)
+    subscribe("conversation.replied", targets_replied)
+    subscribe("conversation.status_changed", targets_status)
 
 
 def customer_spoke(event: Published) -> None:
@@ -74,3 +79,25 @@ def score_stage(event: Published) -> None:
     scores.lead_score_on_stage(
         contact_id=event.contact_id, stage_key=str(event.payload["stage"]), at=event.at
     )
+
+
+def targets_customer_spoke(event: Published) -> None:
+    conversation, episode = event.rows.get("conversation"), event.rows.get("episode")
+    if conversation is None or event.payload.get("automatic"):
+        return
+    answered = episode is not None and episode.first_response_at is not None
+    targets.targets_on_customer_spoke(conversation=conversation, episode_answered=answered, at=event.at)
+
+
+def targets_replied(event: Published) -> None:
+    conversation, entry = event.rows.get("conversation"), event.rows.get("entry")
+    if conversation is None or entry is None:
+        return
+    targets.targets_on_reply(conversation=conversation, author=entry.author, at=event.at)
+
+
+def targets_status(event: Published) -> None:
+    conversation = event.rows.get("conversation")
+    if conversation is None:
+        return
+    targets.targets_on_status(conversation=conversation, status=str(event.payload["status"]), at=event.at)

@@ -27,3 +27,12 @@ def hand_back_departed_owners() -> int:
     from lifecycle.owners import owners_hand_back_departed
 
     return owners_hand_back_departed()
+
+
+@shared_task
+def check_response_targets() -> int:
+    """Warn before a response target runs out, and call it missed when it does (run every minute)."""
+    from lifecycle.targets import targets_check
+
+    run = targets_check()
+    return run.warned + run.escalated + run.breached

@@ -19,7 +19,7 @@ from conversations.selectors import agent_is_admin, agent_sees_everything, conve
 from conversations.services import conversation_get_visible
 from conversations.web import agent_required, manager_required
 from lifecycle import charts
-from lifecycle.models import Stage
+from lifecycle.models import ResponseTarget, Stage
 from lifecycle.owners import contact_owner_set
 from lifecycle.scores import (
     POINTS_MAX,
@@ -47,6 +47,15 @@ from lifecycle.services import (
     stage_delete,
     stage_move,
     stage_update,
+)
+from lifecycle.targets import (
+    MAX_MINUTES,
+    METRIC_NAME,
+    MINUTES_FIELD,
+    hours_never_open,
+    response_target_delete,
+    response_target_save,
+    targets_report,
 )
 
 View = Callable[..., HttpResponseBase]
@@ -358,3 +367,108 @@ def lead_score_page(request: HttpRequest) -> HttpResponse:
         },
         status=400 if error else 200,
     )
+
+
+# --- response targets -------------------------------------------------------------------------------------------
+def _pk(value: str | None) -> int:
+    text = (value or "").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _minutes_field(value: str | None) -> int | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValidationError(f"{text[:20]!r} is not a number of minutes.") from None
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def targets_page(request: HttpRequest) -> HttpResponse:
+    """Settings → Response targets: admins set them per inbox, team or stage; managers read them. A bad value
+    is refused with the reason and the form keeps what was typed."""
+    admin = agent_is_admin(request.user)
+    error, form = "", dict(request.POST.items()) if request.method == "POST" else {}
+    editing = ResponseTarget.objects.filter(pk=_pk(request.GET.get("edit"))).first()
+    if request.method == "POST":
+        if not admin:
+            raise PermissionDenied("Only admins change the response targets.")
+        try:
+            row = ResponseTarget.objects.filter(pk=_pk(request.POST.get("target"))).first()
+            if request.POST.get("target") and row is None:
+                raise ValidationError("That target no longer exists; reload the page.")
+            if request.POST.get("action") == "delete" and row is not None:
+                response_target_delete(target=row)
+                return redirect("/inbox/settings/targets/?saved=1")
+            response_target_save(
+                target=row,
+                name=request.POST.get("name", ""),
+                scope=request.POST.get("scope", ""),
+                minutes={metric: _minutes_field(request.POST.get(metric)) for metric in MINUTES_FIELD},
+                warn_percent=_minutes_field(request.POST.get("warn_percent")) or 75,
+            )
+        except ValidationError as failure:
+            error = failure.message
+        else:
+            return redirect("/inbox/settings/targets/?saved=1")
+    elif editing is not None:
+        form = {
+            "target": str(editing.pk),
+            "name": editing.name,
+            "scope": f"inbox:{editing.inbox_id}"
+            if editing.inbox_id
+            else (f"team:{editing.team_id}" if editing.team_id else f"stage:{editing.stage_id}"),
+            "warn_percent": str(editing.warn_percent),
+            **{metric: str(getattr(editing, field) or "") for metric, field in MINUTES_FIELD.items()},
+        }
+    inboxes = list(Inbox.objects.order_by("name"))
+    return render(
+        request,
+        "lifecycle/targets.html",
+        {
+            "targets": ResponseTarget.objects.select_related("inbox", "team", "stage"),
+            "admin": admin,
+            "is_admin": admin,
+            "error": error,
+            "saved": request.GET.get("saved") == "1",
+            "form": form,
+            "metrics": [(metric, METRIC_NAME[metric]) for metric in MINUTES_FIELD],
+            "scopes": [
+                ("Inbox", [(f"inbox:{inbox.pk}", inbox.name) for inbox in inboxes]),
+                ("Team", [(f"team:{team.pk}", team.name) for team in Team.objects.order_by("name")]),
+                ("Stage", [(f"stage:{stage.pk}", stage.name) for stage in stages_ordered()]),
+            ],
+            "never_open": [inbox for inbox in inboxes if hours_never_open(inbox)],
+            "max_minutes": MAX_MINUTES,
+        },
+        status=400 if error else 200,
+    )
+
+
+@require_GET
+@manager_required
+def targets_report_page(request: HttpRequest) -> HttpResponse:
+    """Reports → Response targets: per target, team and agent, how many were met and missed, and by how much."""
+    context: dict[str, Any] = {
+        "start": request.GET.get("start", ""),
+        "end": request.GET.get("end", ""),
+        "metric": request.GET.get("metric", ""),
+        "metrics": [(metric, METRIC_NAME[metric]) for metric in MINUTES_FIELD],
+        "is_admin": agent_is_admin(request.user),
+    }
+    try:
+        period = period_parse(start=context["start"], end=context["end"])
+    except ValidationError as error:
+        context["error"] = error.message
+        return render(request, "lifecycle/targets_report.html", context, status=400)
+    context.update(
+        {
+            "report": targets_report(start=period.start, end=period.end, metric=context["metric"]),
+            "start": period.first_day.isoformat(),
+            "end": period.last_day.isoformat(),
+        }
+    )
+    return render(request, "lifecycle/targets_report.html", context)

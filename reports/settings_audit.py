@@ -75,6 +75,20 @@ AUDITED: dict[str, Audited] = {
     "contacts.Label": Audited("Label", ("name", "color")),
     "contacts.AttributeDefinition": Audited("Attribute", ("key", "label", "type", "choices", "position")),
     "lifecycle.LeadScoreWeight": Audited("Lead score weight", ("signal", "points")),
+    "lifecycle.ResponseTarget": Audited(
+        "Response target",
+        (
+            "name",
+            "inbox",
+            "team",
+            "stage",
+            "first_response_minutes",
+            "next_response_minutes",
+            "resolution_minutes",
+            "owner_touch_minutes",
+            "warn_percent",
+        ),
+    ),
     "rules.Rule": Audited(
         "Rule", ("name", "event_type", "conditions", "actions", "position", "enabled", "stop_after")
     ),

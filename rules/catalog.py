@@ -75,6 +75,7 @@ ACTIONS: dict[str, str] = {
     "set_status": "open, pend, snooze (`minutes`) or resolve the thread (`status`)",
     "set_priority": "set the thread's priority (`priority`: urgent, high, normal, low)",
     "move_stage": "move the customer to a lifecycle stage (`stage`: a stage key)",
+    "hand_owner": "give the customer an owner, the team's next agent round robin (`team`: a team id)",
     "reply": "answer the customer as the hub, on their channel (`text`, with canned variables)",
     "add_note": "write a private note in the thread (`text`)",
     "notify": "tell an agent or a team, in their notifications (`agent`: a user id, or `team`; `text`)",
@@ -187,7 +188,7 @@ def action_validate(action: dict[str, Any]) -> None:
             raise ValidationError("No such agent to assign or notify.")
         if not agent.is_active:
             raise ValidationError(f"{agent.get_username()} is deactivated; pick an active agent.")
-    if kind == "assign_team":
+    if kind in ("assign_team", "hand_owner"):
         _exists(Team, action.get("team"), "team")
     if kind == "webhook":
         _exists(WebhookEndpoint, action.get("endpoint"), "webhook endpoint")

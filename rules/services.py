@@ -43,6 +43,7 @@ from conversations.services import (
 from events.models import DomainEvent
 from events.services import events_caused_by
 from lifecycle.models import ContactStage, Stage
+from lifecycle.owners import contact_owner_hand
 from lifecycle.scores import lead_scores_of, score_expression
 from lifecycle.services import stage_move
 from reports.models import ScheduledFollowUp
@@ -225,6 +226,8 @@ def action_describe(action: dict[str, Any]) -> str:
         return f"hand to the {names['team'](action.get('team'))} queue"
     if kind == "round_robin":
         return "assign round robin in the thread's team"
+    if kind == "hand_owner":
+        return f"hand the customer to an owner of the {names['team'](action.get('team'))} team"
     if kind in ("add_label", "remove_label"):
         return f"{'label' if kind == 'add_label' else 'take off the label'} {names['label'](action.get('label'))}"
     if kind == "set_status":
@@ -749,6 +752,16 @@ def action_take(
     if kind == "set_priority":
         conversation_set_priority(conversation=conversation, priority=str(action["priority"]), by=by)
         return f"set the priority to {action['priority']}"
+    if kind == "hand_owner":
+        team = Team.objects.filter(pk=int(action["team"])).first()
+        if team is None:
+            raise ValidationError("the team no longer exists")
+        row = contact_owner_hand(
+            contact=conversation.contact, team=team, by=by, reason=reason or "an automation rule"
+        )
+        if row.owner is None:
+            raise ValidationError(f"{team.name} has no active agent to own the customer")
+        return f"handed the customer to {row.owner.get_full_name() or row.owner.get_username()}"
     if kind == "move_stage":
         stage = Stage.objects.filter(key=str(action["stage"])).first()
         if stage is None:

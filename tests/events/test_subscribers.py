@@ -60,6 +60,7 @@ def test_the_lifecycle_and_the_reports_subscribe_to_what_a_customer_says() -> No
     assert names == {
         "lifecycle.subscribers.customer_spoke",
         "lifecycle.subscribers.score_customer_spoke",  # the lead score
+        "lifecycle.subscribers.targets_customer_spoke",  # the response targets start
         "reports.subscribers.customer_spoke",
         "sequences.subscribers.customer_wrote",  # a reply ends the customer's sequences
     }

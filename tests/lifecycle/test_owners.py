@@ -8,11 +8,16 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from conversations.models import Entry, Notification
+from config.errors import ValidationError
+from conversations.models import AgentProfile, Entry, Notification
+from conversations.services import entry_append
 from events.models import DomainEvent
-from lifecycle.models import ContactOwner, Stage
+from events.services import events_dispatch
+from lifecycle.models import ContactOwner, Stage, TargetTimer
 from lifecycle.owners import owners_hand_back_departed
 from lifecycle.services import stage_move
+from lifecycle.targets import response_target_save
+from rules.services import rule_runs_process, rule_save
 from tests import factories
 from tests.conftest import sms_in
 
@@ -133,3 +138,68 @@ def test_the_stages_page_names_the_team_a_stage_hands_its_contacts_to(
     thread = lead(inbox_sales, "+12125550115")
     stage_move(contact=thread.contact, stage=qualified, by=admin_ada)
     assert ContactOwner.objects.get(contact=thread.contact).owner == agent_bob
+
+
+def test_an_agent_who_is_away_is_passed_over_while_a_teammate_is_here(
+    qualified: Stage, sellers: list[Any], inbox_sales: Any, manager_maria: Any
+) -> None:
+    bob, carla = sellers
+    AgentProfile.objects.filter(user=bob).update(availability=AgentProfile.AWAY)
+    threads = [lead(inbox_sales, f"+1212555013{n}") for n in range(2)]
+    for thread in threads:
+        stage_move(contact=thread.contact, stage=qualified, by=manager_maria)
+    assert [ContactOwner.objects.get(contact=t.contact).owner for t in threads] == [carla, carla]
+    AgentProfile.objects.filter(user=carla).update(
+        availability=AgentProfile.AWAY
+    )  # everyone away: turns go on
+    third = lead(inbox_sales, "+12125550139")
+    stage_move(contact=third.contact, stage=qualified, by=manager_maria)
+    assert ContactOwner.objects.get(contact=third.contact).owner == bob
+
+
+def test_a_rule_hands_a_lead_to_an_owner_and_their_first_touch_is_timed(
+    stages: Any, sellers: list[Any], inbox_sales: Any, team_sales: Any, admin_ada: Any
+) -> None:
+    bob, _ = sellers
+    response_target_save(
+        target=None,
+        name="Owners call within the hour",
+        scope=f"team:{team_sales.pk}",
+        minutes={"owner_touch": 60},
+        warn_percent=75,
+    )
+    rule_save(
+        by=admin_ada,
+        name="Pricing questions go to sales",
+        event_type="message.received",
+        conditions=[{"field": "text", "op": "contains", "value": "price"}],
+        actions=[{"type": "hand_owner", "team": team_sales.pk}],
+    )
+    with pytest.raises(ValidationError, match=r"No such team \(999999\)"):
+        rule_save(
+            by=admin_ada,
+            name="Broken",
+            event_type="message.received",
+            conditions=[],
+            actions=[{"type": "hand_owner", "team": 999_999}],
+        )
+    thread = sms_in(inbox_sales, "What is the price for 20 seats?", phone="+12125550140").conversation
+    events_dispatch()
+    rule_runs_process()
+
+    ownership = ContactOwner.objects.get(contact=thread.contact)
+    assert ownership.owner == bob and "Pricing questions go to sales" in ownership.reason
+    assert Notification.objects.filter(recipient=bob, kind="owner").count() == 1
+    touch = TargetTimer.objects.get(conversation=thread, metric="owner_touch")
+    assert touch.agent == bob and touch.state == "running" and touch.due_at is not None
+    entry_append(
+        conversation=thread,
+        kind="message",
+        direction="outbound",
+        channel="sms",
+        inbox=inbox_sales,
+        body="Hi!",
+        author=bob,
+    )
+    touch.refresh_from_db()
+    assert touch.state == "done" and touch.over_s is not None and touch.over_s < 0

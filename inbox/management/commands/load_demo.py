@@ -209,6 +209,23 @@ class Command(BaseCommand):
         demo_histories_load(now=now, inboxes=[support_line, sales_line], agents=[alex, sam])
         # From now on a qualified lead is handed to a salesperson, who owns them whoever answers the thread.
         Stage.objects.filter(key="qualified").update(owner_team=sales)
+        # Response targets for what comes next: the thread header counts down, and a miss is a leak.
+        from lifecycle.targets import response_target_save
+
+        response_target_save(
+            target=None,
+            name="Support answers within the hour",
+            scope=f"team:{support.pk}",
+            minutes={"first_response": 60, "next_response": 120, "resolution": 24 * 60},
+            warn_percent=75,
+        )
+        response_target_save(
+            target=None,
+            name="Sales: owners call within 4 hours",
+            scope=f"team:{sales.pk}",
+            minutes={"first_response": 30, "owner_touch": 240},
+            warn_percent=75,
+        )
 
         # Dana is a logged-in customer of the shop: the shop's user id, for Hub.identify with a valid hash.
         Identity.objects.create(

@@ -588,6 +588,13 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     body = request.POST.get("body", "")
     try:
+        if request.FILES and (request.POST.get("kind") == "note" or request.POST.get("template")):
+            # Said, never dropped: the agent's files stay in the composer.
+            raise ValidationError(
+                "Files go out with a reply; remove them to write a note."
+                if request.POST.get("kind") == "note"
+                else "A template cannot carry these files; send them in a reply inside WhatsApp's 24 hours."
+            )
         if request.POST.get("kind") == "note":
             entry = note_add(conversation=conversation, author=request_agent(request), body=body)
         else:
@@ -609,6 +616,7 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
                 channel=request.POST.get("channel") or None,
                 inbox=inbox,
                 keep_cc=request.POST.get("drop_cc") != "1",
+                uploads=request.FILES.getlist("files"),
             )
     except HubError as error:
         return json_error(error)

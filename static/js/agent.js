@@ -541,6 +541,7 @@
         if (ok && payload.entry) {
           upsertEntry(payload.entry);
           form.querySelector("textarea").value = "";
+          if (window.hubComposerFiles) window.hubComposerFiles.clear();
           typingNow(null);
           toBottom();
         } else {

@@ -71,3 +71,18 @@ def test_an_agent_sends_a_photo_and_twilio_fetches_it(live_hub, page: Page, tmp_
         page.screenshot(path=f"{SHOTS}/thread-with-photo-1280x800.png")
     # The thumbnail really loads (naturalWidth is 0 for a broken image).
     assert entry.locator(".attachments img").evaluate("img => img.naturalWidth") == 64
+
+    # Send later: an hour from now by default, in the browser's zone; scheduled, then cancelled from the thread.
+    page.fill("#reply-body", "Did the label help?")
+    page.get_by_role("button", name="Later…").click()
+    expect(page.locator("#send-at")).to_be_focused()
+    if SHOTS:
+        page.screenshot(path=f"{SHOTS}/send-later-1280x800.png")
+    page.get_by_role("button", name="Schedule").click()
+    scheduled = page.locator(".entry.kind-event", has_text="scheduled a follow-up")
+    expect(scheduled).to_be_visible()
+    expect(page.locator("#send-later")).to_be_hidden()
+    page.on("dialog", lambda dialog: dialog.accept())
+    scheduled.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".entry.kind-event", has_text="was cancelled")).to_be_visible()
+    assert len(live_hub.fake_twilio.messages) == 1

@@ -74,7 +74,7 @@ def test_an_agent_sends_a_photo_and_twilio_fetches_it(live_hub, page: Page, tmp_
 
     # Send later: an hour from now by default, in the browser's zone; scheduled, then cancelled from the thread.
     page.fill("#reply-body", "Did the label help?")
-    page.get_by_role("button", name="Later…").click()
+    page.get_by_role("button", name="Send later").click()
     expect(page.locator("#send-at")).to_be_focused()
     if SHOTS:
         page.screenshot(path=f"{SHOTS}/send-later-1280x800.png")

@@ -70,13 +70,15 @@ def outbound_files_read(*, uploads: Sequence[Upload]) -> list[CheckedFile]:
     """Read and judge the agent's files by their bytes (never by the name or the browser's type)."""
     if len(uploads) > FILES_PER_MESSAGE:
         raise ValidationError(f"At most {FILES_PER_MESSAGE} files in one message.")
+    # Checked on the sizes the upload declares, before any file is read into memory.
+    total = sum(int(upload.size or 0) for upload in uploads)
+    if total > settings.OUTBOUND_FILE_MAX_BYTES:
+        raise ValidationError(
+            f"The files come to {_mb(total)}; the hub sends at most {_mb(settings.OUTBOUND_FILE_MAX_BYTES)} "
+            "in one message."
+        )
     files: list[CheckedFile] = []
     for upload in uploads:
-        size = int(upload.size or 0)
-        if size > settings.OUTBOUND_FILE_MAX_BYTES:
-            raise ValidationError(
-                f"{upload.name} is {_mb(size)}; the hub sends files up to {_mb(settings.OUTBOUND_FILE_MAX_BYTES)}."
-            )
         content = upload.read()
         if not content:
             raise ValidationError(f"{upload.name or 'The file'} is empty.")

@@ -508,7 +508,7 @@ EMAIL_REPLY_DOMAIN = os.environ.get("EMAIL_REPLY_DOMAIN", "")
 EMAIL_MAX_BYTES = env_int("EMAIL_MAX_BYTES", 40 * 1024 * 1024)
 EMAIL_ATTACHMENT_MAX_BYTES = env_int("EMAIL_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 EMAIL_IMAP_TIMEOUT_S = env_int("EMAIL_IMAP_TIMEOUT_S", 30)
-# Files an agent sends (docs/attachments.md): each at most OUTBOUND_FILE_MAX_BYTES; an email's attachments at
+# Files an agent sends (docs/attachments.md): at most OUTBOUND_FILE_MAX_BYTES in one message; an email's attachments at
 # most EMAIL_ATTACHMENTS_MAX_BYTES in all (base64 makes them a third larger; 10 MB fits the strictest ESPs).
 OUTBOUND_FILE_MAX_BYTES = env_int("OUTBOUND_FILE_MAX_BYTES", 25 * 1024 * 1024)
 EMAIL_ATTACHMENTS_MAX_BYTES = env_int("EMAIL_ATTACHMENTS_MAX_BYTES", 10 * 1024 * 1024)

@@ -329,3 +329,14 @@ def test_a_redacted_file_is_gone_from_its_signed_url(
     with django_capture_on_commit_callbacks(execute=True):
         entry_redact(entry=entry, by=agent_alice)
     assert fetch(Client(), url)[0] == 404
+
+
+def test_more_than_the_hub_sends_in_one_message_is_refused_before_it_is_read(
+    email_thread, alice_client, settings
+) -> None:
+    settings.OUTBOUND_FILE_MAX_BYTES = 2_000_000
+    response = reply(
+        alice_client, email_thread, "", upload("a.pdf", big(1_200_000)), upload("b.pdf", big(1_200_000))
+    )
+    assert response.status_code == 400
+    assert "the hub sends at most 1.9 MB in one message" in response.json()["error"]

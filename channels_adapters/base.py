@@ -81,6 +81,15 @@ class InboundMessage:
 
 
 @dataclass(frozen=True)
+class OutboundFile:
+    """A file sent inside the message itself (an email attachment); MMS and WhatsApp use `media_urls`."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     channel: str
     to: str
@@ -101,6 +110,7 @@ class OutboundMessage:
     cc: tuple[str, ...] = ()
     reply_to: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    files: tuple[OutboundFile, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ provider accepted leaves the entry in `sending`; `outbound_reconcile` asks the p
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,9 +22,17 @@ from channels_adapters.accounts import twilio_account_for_inbox
 from channels_adapters.base import (
     AdapterError,
     DeliveryUncertain,
+    OutboundFile,
     OutboundMessage,
     ProviderAccount,
     StatusUpdate,
+)
+from channels_adapters.outbound_files import (
+    Upload,
+    media_url_sign,
+    outbound_files_attach,
+    outbound_files_check,
+    outbound_files_read,
 )
 from channels_adapters.registry import adapter_for_channel
 from config.enqueue import enqueue_now, enqueue_on_commit
@@ -32,7 +41,7 @@ from contacts.addresses import normalize_phone
 from contacts.models import Identity, Suppression
 from contacts.selectors import address_suppressed
 from contacts.services import identity_set_opt_out
-from conversations.models import Conversation, Entry, Inbox
+from conversations.models import Attachment, Conversation, Entry, Inbox
 from conversations.selectors import inboxes_sendable_by
 from conversations.services import entry_append, entry_touch, event_append
 
@@ -63,29 +72,34 @@ def message_send(
     channel: str | None = None,
     inbox: Inbox | None = None,
     keep_cc: bool = True,
+    uploads: Sequence[Upload] = (),
 ) -> Entry:
-    """An agent's reply: checked against the channel's rules, queued, and delivered after commit.
+    """An agent's reply, with or without files: checked against the channel's rules and limits, queued, and
+    delivered after commit.
 
     `keep_cc` (email): copy the others the customer's email went to, as a mail client's "reply all".
     """
 
     channel = channel or reply_default_channel(conversation)
+    files = outbound_files_read(uploads=uploads)
     if channel == Entry.EMAIL:
         from channels_adapters.email.services import email_message_send
 
         if inbox is not None and inbox.kind != Inbox.EMAIL:
             inbox = None  # the picker's number: email goes out from the customer's email inbox
         return email_message_send(
-            conversation=conversation, body=body, author=author, inbox=inbox, keep_cc=keep_cc
+            conversation=conversation, body=body, author=author, inbox=inbox, keep_cc=keep_cc, files=files
         )
     if channel == Entry.WEBCHAT:
         from channels_adapters.webchat.services import webchat_message_send
 
-        return webchat_message_send(conversation=conversation, body=body, author=author, inbox=inbox)
+        return webchat_message_send(
+            conversation=conversation, body=body, author=author, inbox=inbox, files=files
+        )
     if channel not in SENDABLE_CHANNELS:
         raise ValidationError(f"Replies on the {channel or 'unknown'} channel are not available yet.")
     text = body.strip()
-    if not text:
+    if not text and not files:
         raise ValidationError("The message is empty.")
     if len(text) > SMS_MAX_LENGTH:
         raise ValidationError(
@@ -101,16 +115,29 @@ def message_send(
     identity = recipient_for(conversation)
     if identity is None:
         raise ChannelRuleError("This customer has no phone number that can receive messages.")
+    if files:
+        # The file's own reasons first: outside WhatsApp's window, what the agent must know is that only a
+        # media template can carry a file.
+        outbound_files_check(
+            channel=channel,
+            files=files,
+            from_address=inbox.address,
+            to_address=identity.address,
+            window_open=channel != Entry.WHATSAPP or whatsapp_window_open(conversation),
+        )
     channel_rules_check(conversation=conversation, channel=channel, identity=identity)
-    return outbound_entry_queue(
-        conversation=conversation,
-        channel=channel,
-        inbox=inbox,
-        author=author,
-        provider="twilio",
-        to_address=identity.address,
-        body=text,
-    )
+    with transaction.atomic():
+        entry = outbound_entry_queue(
+            conversation=conversation,
+            channel=channel,
+            inbox=inbox,
+            author=author,
+            provider="twilio",
+            to_address=identity.address,
+            body=text,
+        )
+        outbound_files_attach(entry=entry, files=files)
+    return entry
 
 
 def outbound_entry_queue(
@@ -438,6 +465,7 @@ def _outbound_message(entry: Entry) -> OutboundMessage:
             cc=fields["cc"],
             reply_to=fields["reply_to"],
             headers=fields["headers"],
+            files=_outbound_files(entry),
         )
     inbox = entry.inbox
     body = entry.body
@@ -467,7 +495,24 @@ def _outbound_message(entry: Entry) -> OutboundMessage:
         reference=str(entry.pk),
         content_sid=str(template["sid"]) if isinstance(template, dict) else "",
         content_variables=dict(template.get("variables") or {}) if isinstance(template, dict) else {},
+        # Signed at each attempt, so a retry hours later still hands Twilio URLs that work.
+        media_urls=tuple(media_url_sign(a) for a in _stored_attachments(entry)),
     )
+
+
+def _stored_attachments(entry: Entry) -> list[Attachment]:
+    return list(entry.attachments.filter(state=Attachment.STORED).order_by("position"))
+
+
+def _outbound_files(entry: Entry) -> tuple[OutboundFile, ...]:
+    files = []
+    for attachment in _stored_attachments(entry):
+        with attachment.file.open("rb") as handle:
+            content = handle.read()
+        files.append(
+            OutboundFile(filename=attachment.filename, content_type=attachment.content_type, content=content)
+        )
+    return tuple(files)
 
 
 def _delivery_failed(entry: Entry, error: AdapterError) -> float | None:

@@ -524,6 +524,14 @@ EMAIL_REPLY_DOMAIN = os.environ.get("EMAIL_REPLY_DOMAIN", "")
 EMAIL_MAX_BYTES = env_int("EMAIL_MAX_BYTES", 40 * 1024 * 1024)
 EMAIL_ATTACHMENT_MAX_BYTES = env_int("EMAIL_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 EMAIL_IMAP_TIMEOUT_S = env_int("EMAIL_IMAP_TIMEOUT_S", 30)
+# Files an agent sends (docs/attachments.md): at most OUTBOUND_FILE_MAX_BYTES in one message; an email's attachments at
+# most EMAIL_ATTACHMENTS_MAX_BYTES in all (base64 makes them a third larger; 10 MB fits the strictest ESPs).
+OUTBOUND_FILE_MAX_BYTES = env_int("OUTBOUND_FILE_MAX_BYTES", 25 * 1024 * 1024)
+EMAIL_ATTACHMENTS_MAX_BYTES = env_int("EMAIL_ATTACHMENTS_MAX_BYTES", 10 * 1024 * 1024)
+# How long a signed media URL handed to Twilio (MMS, WhatsApp) or a web chat visitor stays valid. Twilio keeps a
+# message in its queue for up to 10 hours (ValidityPeriod's maximum, 36,000 s) before fetching the media and
+# sending it; a day covers that with room for its own fetch retries. Each send attempt signs a fresh URL.
+OUTBOUND_MEDIA_URL_MAX_AGE_S = env_int("OUTBOUND_MEDIA_URL_MAX_AGE_S", 24 * 3600)
 # IMAP over TLS checks the server's certificate against the system's authorities, or only this PEM bundle's.
 EMAIL_IMAP_CA_FILE = os.environ.get("EMAIL_IMAP_CA_FILE", "")
 

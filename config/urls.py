@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from channels_adapters import media_views
 from channels_adapters.sms import views as sms_views
 from channels_adapters.voice import views as voice_views
 from channels_adapters.webchat import views as webchat_views
@@ -113,6 +114,8 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/contact/", inbox_views.contact_panel_view, name="inbox-contact"),
     path("inbox/<int:conversation_id>/canned/", inbox_views.canned_picker, name="inbox-canned-picker"),
     path("attachments/<int:attachment_id>/", inbox_views.attachment_download, name="attachment"),
+    # Files the hub sends, at signed expiring URLs Twilio and web chat visitors fetch
+    path("media/outbound/<str:token>/<str:name>", media_views.outbound_media, name="outbound-media"),
     # Providers
     path("webhooks/twilio/messaging/", sms_views.messaging_inbound, name="twilio-messaging"),
     path("webhooks/twilio/messaging/status/", sms_views.messaging_status, name="twilio-messaging-status"),

@@ -591,6 +591,15 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = conversation_get_visible(user=request_agent(request), conversation_id=conversation_id)
     body = request.POST.get("body", "")
     try:
+        if request.FILES and (request.POST.get("kind") == "note" or request.POST.get("template")):
+            # Said, never dropped: the agent's files stay in the composer.
+            raise ValidationError(
+                "Files go out with a reply; remove them to write a note."
+                if request.POST.get("kind") == "note"
+                else "A template cannot carry these files; send them in a reply inside WhatsApp's 24 hours."
+            )
+        if request.POST.get("send_later") == "1":
+            return _reply_later(request, conversation, body)
         if request.POST.get("kind") == "note":
             entry = note_add(conversation=conversation, author=request_agent(request), body=body)
         else:
@@ -612,10 +621,42 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
                 channel=request.POST.get("channel") or None,
                 inbox=inbox,
                 keep_cc=request.POST.get("drop_cc") != "1",
+                uploads=request.FILES.getlist("files"),
             )
     except HubError as error:
         return json_error(error)
     return JsonResponse({"entry": entry_json(entry.pk)}, status=201)
+
+
+def _reply_later(request: HttpRequest, conversation: Conversation, body: str) -> HttpResponse:
+    """ "Send later": the reply scheduled as a follow-up message, which beat sends when due (reports' follow-ups),
+    cancellable from the thread until then."""
+    from reports.models import ScheduledFollowUp
+    from reports.services import followup_schedule
+
+    if request.POST.get("kind") == "note":
+        raise ValidationError("A note is saved now; only a reply can be sent later.")
+    if request.FILES:
+        raise ValidationError("A reply sent later carries text only; send the files now, or remove them.")
+    due_at = parse_when(request.POST.get("send_at", ""))
+    if due_at is None:
+        raise ValidationError("Pick when the reply should go out.")
+    inbox_id = request.POST.get("inbox", "")
+    inbox = inbox_visible_to(request.user).filter(pk=int(inbox_id)).first() if inbox_id.isdigit() else None
+    followup = followup_schedule(
+        conversation=conversation,
+        by=request_agent(request),
+        kind=ScheduledFollowUp.MESSAGE,
+        due_at=due_at,
+        body=body,
+        channel=request.POST.get("channel", ""),
+        inbox=inbox,
+        cancel_on_reply=False,  # the agent wrote it to go out at that time, whatever the customer says first
+    )
+    assert followup.entry_id is not None
+    return JsonResponse(
+        {"entry": entry_json(followup.entry_id), "scheduled_for": due_at.isoformat()}, status=201
+    )
 
 
 def _template_reply(

@@ -120,6 +120,10 @@ class EmailAdapter:
                     "headers": message.headers,
                     "reply_to": message.reply_to,
                     "reference": message.reference,
+                    "attachments": [
+                        {"filename": f.filename, "content_type": f.content_type, "size": len(f.content)}
+                        for f in message.files
+                    ],
                 },
             )
             return SendResult(
@@ -137,6 +141,8 @@ class EmailAdapter:
         )
         if message.html:
             mail.attach_alternative(message.html, "text/html")
+        for file in message.files:
+            mail.attach(file.filename, file.content, file.content_type)
         try:
             mail.send(fail_silently=False)
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as error:

@@ -14,6 +14,7 @@ import html as html_lib
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from email.utils import formataddr
 from typing import Any
@@ -36,6 +37,7 @@ from channels_adapters.email.sanitize import html_sanitize, html_to_text
 from channels_adapters.email.tokens import is_reply_address, reply_address, reply_address_verify
 from channels_adapters.models import EmailMessage, InboundEvent
 from channels_adapters.outbound import outbound_entry_queue
+from channels_adapters.outbound_files import CheckedFile, outbound_files_attach, outbound_files_check
 from config.errors import ChannelRuleError, HubError, ValidationError
 from contacts import addresses
 from contacts.models import Contact, Identity
@@ -442,15 +444,18 @@ def email_message_send(
     inbox: Inbox | None = None,
     keep_cc: bool = True,
     recipient: str = "",
+    files: Sequence[CheckedFile] = (),
 ) -> Entry:
     """An agent's email reply, threaded under the customer's latest email, queued for delivery after commit.
 
     `recipient`: an address the customer gave but never proved (a web chat visitor's), used instead of theirs.
+    `files`: attachments, within the email size limit.
     """
 
     text = body.strip()
-    if not text:
+    if not text and not files:
         raise ValidationError("The message is empty.")
+    outbound_files_check(channel=Entry.EMAIL, files=files)
     if len(text) > BODY_MAX:
         raise ValidationError(f"The message is {len(text)} characters; an email reply allows {BODY_MAX}.")
     latest = (
@@ -519,6 +524,7 @@ def email_message_send(
             cc=cc,
             html=_reply_html(text),
         )
+        outbound_files_attach(entry=entry, files=files)
     return entry
 
 

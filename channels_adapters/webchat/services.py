@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
@@ -25,6 +26,12 @@ from django.utils import timezone
 from channels_adapters.base import InboundMessage, StatusUpdate
 from channels_adapters.inbound import inbound_event_store, inbound_message_record
 from channels_adapters.models import InboundEvent
+from channels_adapters.outbound_files import (
+    CheckedFile,
+    media_url_sign,
+    outbound_files_attach,
+    outbound_files_check,
+)
 from channels_adapters.registry import get_adapter
 from channels_adapters.webchat.adapter import KIND, PROVIDER
 from channels_adapters.webchat.identity import user_hash_valid
@@ -78,6 +85,13 @@ class VisitorMessage(TypedDict):
     seen: bool  # the customer's message: an agent has opened the thread since
     client_id: str
     files: list[str]  # names of the files attached
+    links: list[VisitorLink]  # an agent's files, to open
+
+
+class VisitorLink(TypedDict):
+    name: str
+    url: str  # signed, expiring (OUTBOUND_MEDIA_URL_MAX_AGE_S); a fresh one with every frame and history
+    image: bool
 
 
 class PageView(TypedDict):
@@ -260,6 +274,12 @@ def visitor_message(entry: Entry) -> VisitorMessage:
         "seen": bool(entry.data.get("seen_at")) if entry.direction == Entry.INBOUND else False,
         "client_id": str(entry.data.get("client_id", "")),
         "files": [a.filename for a in entry.attachments.all()],
+        # An agent's files: links the widget opens, signed and expiring like the media handed to Twilio.
+        "links": [
+            {"name": a.filename, "url": media_url_sign(a), "image": a.is_inline_image}
+            for a in entry.attachments.all()
+            if entry.direction == Entry.OUTBOUND and a.state == a.STORED
+        ],
     }
 
 
@@ -771,14 +791,22 @@ def webchat_thread_seen(*, conversation_id: int) -> int:
 
 # --- an agent answers -----------------------------------------------------------------------------------
 def webchat_message_send(
-    *, conversation: Conversation, body: str, author: User | None, inbox: Inbox | None = None
+    *,
+    conversation: Conversation,
+    body: str,
+    author: User | None,
+    inbox: Inbox | None = None,
+    files: Sequence[CheckedFile] = (),
 ) -> Entry:
-    """An agent's reply on web chat: live in the visitor's widget; by email when they left and gave one."""
+    """An agent's reply on web chat: live in the visitor's widget; by email when they left and gave one.
+
+    `files` reach the widget as links to signed, expiring URLs."""
     from channels_adapters.outbound import outbound_entry_queue
 
     text = body.strip()
-    if not text:
+    if not text and not files:
         raise ValidationError("The message is empty.")
+    outbound_files_check(channel=Entry.WEBCHAT, files=files)
     if len(text) > settings.WEBCHAT_MAX_CHARS:
         raise ValidationError(
             f"The message is {len(text)} characters; web chat allows {settings.WEBCHAT_MAX_CHARS}."
@@ -799,18 +827,23 @@ def webchat_message_send(
         from channels_adapters.email.services import email_message_send
 
         try:
-            return email_message_send(conversation=conversation, body=text, author=author, recipient=claimed)
+            return email_message_send(
+                conversation=conversation, body=text, author=author, recipient=claimed, files=files
+            )
         except ValidationError as error:  # no email inbox to send from: it waits in the chat
             logger.info("Web chat reply kept in the chat, not emailed: %s", error.message)
-    return outbound_entry_queue(
-        conversation=conversation,
-        channel=Entry.WEBCHAT,
-        inbox=inbox,
-        author=author,
-        provider=PROVIDER,
-        to_address=visitors[0],
-        body=text,
-    )
+    with transaction.atomic():
+        entry = outbound_entry_queue(
+            conversation=conversation,
+            channel=Entry.WEBCHAT,
+            inbox=inbox,
+            author=author,
+            provider=PROVIDER,
+            to_address=visitors[0],
+            body=text,
+        )
+        outbound_files_attach(entry=entry, files=files)
+    return entry
 
 
 def _last_webchat_inbox(conversation: Conversation) -> Inbox | None:

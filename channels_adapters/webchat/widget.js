@@ -153,12 +153,22 @@
     var known = shown[m.id];
     if (known && known.v >= m.v) return;
     var el = known ? known.el : (m.client_id && pending[m.client_id]) || null;
-    var text = withFiles(m.body, m.files);
+    var links = (m.links || []).filter(function (l) { return /^https?:\/\//.test(l.url); });
+    var text = withFiles(m.body, links.length ? [] : m.files);
     if (!el) {
       el = bubble(text, m.mine);
     } else {
       el.textContent = text;
     }
+    // An agent's files: links to signed URLs on the hub, opened in a new tab.
+    links.forEach(function (l) {
+      if (el.childNodes.length) el.appendChild(document.createElement("br"));
+      var a = document.createElement("a");
+      a.href = l.url; a.target = "_blank"; a.rel = "noopener noreferrer";
+      a.textContent = "📎 " + l.name;
+      a.style.color = "inherit";
+      el.appendChild(a);
+    });
     if (m.client_id) {
       // In the thread: no longer waiting here, nor to be sent again.
       delete pending[m.client_id];

@@ -537,10 +537,20 @@
       button.disabled = true;
       error.textContent = "";
       try {
-        const { ok, payload } = await post(form.action, new FormData(form));
+        const data = new FormData(form);
+        if (data.get("send_later") !== "1") data.delete("send_at");  // "Send" sends now, whatever the field holds
+        const later = $("send-at");
+        if (later && data.get("send_at")) {
+          // The agent's local time, sent with its offset, so it goes out when they meant.
+          const when = new Date(later.value);
+          data.set("send_at", Number.isNaN(when.getTime()) ? later.value : when.toISOString());
+        }
+        const { ok, payload } = await post(form.action, data);
         if (ok && payload.entry) {
+          if (window.hubSendLater) window.hubSendLater.done(payload.scheduled_for);
           upsertEntry(payload.entry);
           form.querySelector("textarea").value = "";
+          if (window.hubComposerFiles) window.hubComposerFiles.clear();
           typingNow(null);
           toBottom();
         } else {

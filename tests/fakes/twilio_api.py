@@ -1,7 +1,9 @@
 """A local fake of the slice of Twilio's REST API the hub uses, served over real HTTP.
 
 The Twilio SDK's own request-building code runs against it (TWILIO_API_BASE_URL points here). It checks
-basic auth, records every message created, lists them for reconciliation, serves media, and can be told to
+basic auth, records every message created, fetches every MediaUrl it is given (as Twilio does before it sends
+an MMS or WhatsApp file; a URL that does not answer 200 fails the message with error 11200), lists messages
+for reconciliation, serves media, and can be told to
 fail a number with a Twilio error code, to answer too late, or to accept a message and hold its answer until
 released (a worker killed while Twilio has already accepted).
 """
@@ -14,6 +16,9 @@ import json
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -45,7 +50,22 @@ class FakeTwilioState:
     deleted: list[str] = field(default_factory=list)
     delete_failures: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     redacted: list[str] = field(default_factory=list)
+    # Every MediaUrl fetched: {"url", "status", "content_type", "content"}. `media_fetcher` replaces the HTTP
+    # GET (tests with no server running fetch through Django's test client).
+    fetched_media: list[dict[str, Any]] = field(default_factory=list)
+    media_fetcher: Callable[[str], tuple[int, str, bytes]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def http_fetch(url: str) -> tuple[int, str, bytes]:
+    """GET a URL as Twilio's media fetcher does: status, Content-Type and body."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), b""
+    except OSError:
+        return 0, "", b""
 
 
 class FakeTwilioServer:
@@ -88,6 +108,11 @@ class FakeTwilioServer:
     def messages(self) -> list[dict[str, Any]]:
         with self.state.lock:
             return list(self.state.messages)
+
+    @property
+    def fetched_media(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self.state.fetched_media)
 
     def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -147,6 +172,16 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         sid = "SM" + secrets.token_hex(16)
+        media_urls = form.get("MediaUrl") or []
+        media_urls = [media_urls] if isinstance(media_urls, str) else list(media_urls)
+        retrieval_failed = False
+        for url in media_urls:
+            status, content_type, content = (self.state.media_fetcher or http_fetch)(url)
+            retrieval_failed = retrieval_failed or status != 200
+            with self.state.lock:
+                self.state.fetched_media.append(
+                    {"url": url, "status": status, "content_type": content_type, "content": content}
+                )
         record = {
             "sid": sid,
             "account_sid": self.state.account_sid,
@@ -154,9 +189,10 @@ class _Handler(BaseHTTPRequestHandler):
             "from": form.get("From", ""),
             "messaging_service_sid": form.get("MessagingServiceSid"),
             "body": form.get("Body", ""),
-            "status": "queued",
+            "status": "failed" if retrieval_failed else "queued",
             "status_callback": form.get("StatusCallback"),
             "media_url": form.get("MediaUrl"),
+            "num_media": str(len(media_urls)),
             "content_sid": form.get("ContentSid"),
             "content_variables": json.loads(str(form["ContentVariables"]))
             if form.get("ContentVariables")
@@ -165,8 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
             "date_sent": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
             "direction": "outbound-api",
             "num_segments": "1",
-            "error_code": None,
-            "error_message": None,
+            "error_code": 11200 if retrieval_failed else None,
+            "error_message": "HTTP retrieval failure" if retrieval_failed else None,
             "uri": f"/2010-04-01/Accounts/{self.state.account_sid}/Messages/{sid}.json",
         }
         with self.state.lock:

@@ -39,6 +39,9 @@ MISSING = 999_999
 
 # Each route that takes an id: (method, what the id names, form data) for every method it answers.
 ROUTES_WITH_IDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
+    # No id: a signed, expiring token that Twilio and web chat visitors fetch without a login; a tampered,
+    # expired or redacted one answers 404 (tests/conversations/test_outbound_attachments.py).
+    "media/outbound/<str:token>/<str:name>": [],
     "inbox/<int:conversation_id>/": [("get", "conversation", {})],
     "inbox/<int:conversation_id>/entries/": [("get", "conversation", {})],
     "inbox/<int:conversation_id>/reply/": [

@@ -18,6 +18,7 @@ from conversations.models import AgentProfile, Inbox
 from tests import factories
 from tests.e2e import test_webchat
 from tests.e2e.test_workspace_layout import AGENT_PAGES, seed_thread
+from tests.livehub import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -104,3 +105,100 @@ def test_no_page_has_serious_or_critical_axe_violations(
     visitor.context.close()
 
     assert problems == [], "axe-core found serious or critical violations:\n" + "\n".join(problems)
+
+
+FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return 'nothing';
+  const name = (el.getAttribute('aria-label') || el.textContent || el.name || '').trim().replace(/\\s+/g, ' ');
+  return el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' "' + name.slice(0, 40) + '"';
+}"""
+# A keyboard user sees where they are: the focused element matches :focus-visible and draws a ring.
+FOCUS_SHOWN = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body || !el.matches(':focus-visible')) return false;
+  const style = getComputedStyle(el);
+  const ring = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+  const box = el.getBoundingClientRect();
+  return (ring || style.boxShadow !== 'none') && box.width > 0 && box.bottom > 0 && box.top < innerHeight;
+}"""
+
+
+def tab_to(page: Page, selector: str, *, limit: int, back: bool = False) -> int:
+    """Press Tab (or Shift+Tab) until `selector` has the focus; how many presses it took."""
+    visited = []
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+        if page.evaluate("(selector) => document.activeElement.matches(selector)", selector):
+            assert page.evaluate(FOCUS_SHOWN), f"{selector} has the focus but does not show it"
+            return presses
+        visited.append(page.evaluate(FOCUSED))
+    raise AssertionError(
+        f"{limit} presses of Tab did not reach {selector}; focus went to:\n" + "\n".join(visited)
+    )
+
+
+def test_the_main_workflow_works_from_the_keyboard_alone(live_hub, page: Page) -> None:
+    conversation = seed_thread(live_hub, entries=4)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    # Log in: the username box has the focus; Tab to the password; Enter logs in.
+    page.goto(f"{live_hub.url}/inbox/")
+    expect(page.locator("#id_username")).to_be_focused()
+    page.keyboard.type("agent_alice")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_hub.url}/inbox/")
+    page.wait_for_selector("#connection[data-state=live]")
+
+    # The first Tab offers a way past the top bar and the views, straight to the list.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the conversations")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    assert page.evaluate(FOCUS_SHOWN), "the skip link has the focus but does not show it"
+    page.keyboard.press("Enter")
+    row = f"#conv-{conversation.pk} a.row-link"
+    assert tab_to(page, row, limit=3) <= 2, "the list's first conversation is not next after the skip link"
+
+    # Enter opens the thread.
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_hub.url}/inbox/{conversation.pk}/")
+    page.wait_for_selector("#connection[data-state=live]")
+
+    # The second skip link goes to the composer, however long the thread; Send sends.
+    tab_to(page, "a.skip-link[href='#reply-body']", limit=2)
+    page.keyboard.press("Enter")
+    expect(page.locator("#reply-body")).to_be_focused()
+    assert page.evaluate(FOCUS_SHOWN), "the composer has the focus but does not show it"
+    page.keyboard.type("Sent without a mouse")
+    tab_to(page, "#composer button[type=submit]", limit=2)
+    page.keyboard.press("Enter")
+    expect(page.locator(".entry", has_text="Sent without a mouse")).to_be_visible(timeout=10_000)
+    expect(page.locator("#reply-body")).to_have_value("")
+
+    # Back to the thread's menu button; Enter opens the menu with the focus in it, Escape closes it and
+    # gives the focus back, visibly.
+    tab_to(page, "#more-button", limit=40, back=True)
+    page.keyboard.press("Enter")
+    expect(page.locator("#thread-menu")).to_be_visible()
+    assert page.evaluate("() => document.activeElement.closest('#thread-menu') !== null"), (
+        "focus not in the menu"
+    )
+    page.keyboard.press("Escape")
+    expect(page.locator("#thread-menu")).to_be_hidden()
+    expect(page.locator("#more-button")).to_be_focused()
+    assert page.evaluate(FOCUS_SHOWN), "the menu button got the focus back but does not show it"
+
+    # Ctrl+K opens the command palette on its search box; Escape closes it and the focus goes back.
+    page.keyboard.press("Control+k")
+    palette = page.get_by_role("dialog", name="Commands")
+    expect(palette).to_be_visible()
+    expect(page.get_by_role("combobox", name="Type a command")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(palette).to_be_hidden()
+    expect(page.locator("#more-button")).to_be_focused()
+    assert page.evaluate(FOCUS_SHOWN), (
+        "the menu button got the focus back from the palette but does not show it"
+    )

@@ -78,6 +78,24 @@ def test_no_page_has_serious_or_critical_axe_violations(
     page.click("#tray-button")
     expect(page.locator("#tray")).to_be_visible()
     problems += axe_problems(page, "alerts tray")
+    page.keyboard.press("Escape")
+    page.locator("#timeline").click()
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    problems += axe_problems(page, "shortcuts dialog")
+    page.keyboard.press("Escape")
+    page.click("#more-button")
+    page.get_by_role("button", name="Follow-ups…").click()
+    expect(page.locator("#followups-dialog")).to_be_visible()
+    problems += axe_problems(page, "follow-ups dialog")
+    page.keyboard.press("Escape")
+    # On a phone the thread, the customer and the list are screens of their own, with other controls.
+    page.set_viewport_size({"width": 390, "height": 844})
+    problems += axe_problems(page, "thread on a phone")
+    page.get_by_role("button", name="Customer").click()
+    problems += axe_problems(page, "customer on a phone")
+    page.goto(f"{live_hub.url}/inbox/")
+    problems += axe_problems(page, "list on a phone")
 
     # The web chat widget, opened, on a shop's page on another origin.
     inbox = Inbox.objects.create(

@@ -170,8 +170,18 @@ def test_the_main_workflow_works_from_the_keyboard_alone(live_hub, page: Page) -
     page.wait_for_url(f"{live_hub.url}/inbox/")
     page.wait_for_selector("#connection[data-state=live]")
 
-    # The first Tab offers a way past the top bar and the views, straight to the list.
-    page.keyboard.press("Tab")
+    # The alerts tray opens with Enter on the bell, focus inside; Escape closes it and gives focus back.
+    tab_to(page, "#tray-button", limit=10)
+    page.keyboard.press("Enter")
+    expect(page.locator("#tray")).to_be_visible()
+    assert page.evaluate("() => document.activeElement.closest('#tray') !== null"), "focus not in the tray"
+    page.keyboard.press("Escape")
+    expect(page.locator("#tray")).to_be_hidden()
+    expect(page.locator("#tray-button")).to_be_focused()
+    assert page.evaluate(FOCUS_SHOWN), "the bell got the focus back but does not show it"
+
+    # The page's first stop is a way past the top bar and the views, straight to the list.
+    tab_to(page, "a.skip-link", limit=10, back=True)
     skip = page.get_by_role("link", name="Skip to the conversations")
     expect(skip).to_be_focused()
     expect(skip).to_be_in_viewport()

@@ -43,7 +43,7 @@
     '.panel[hidden]{display:none}' +
     'header{background:var(--c);color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}' +
     'header h2{margin:0;font-size:16px;font-weight:600;flex:1}' +
-    'header p{margin:0;font-size:12px;opacity:.9}' +
+    'header p{margin:0;font-size:12px}' +
     '.close{background:none;border:0;color:#fff;font-size:22px;cursor:pointer;padding:2px 8px}' +
     '.log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:6px;background:#f7f7f8}' +
     '.msg{max-width:80%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word;background:#fff;border:1px solid #e3e3e6;align-self:flex-start}' +

@@ -47,6 +47,9 @@ PLAN: dict[str, Handling] = {
     "lifecycle.Leak": Handling("kept: kinds and times", NOT_EXPORTED),
     "lifecycle.LeadSignal": Handling("deleted (a profile of what they did)", "lead_score.json"),
     "lifecycle.LeadScore": Handling("deleted", "lead_score.json"),
+    "lifecycle.TargetTimer": Handling(
+        "kept: which target, when due, met or missed (the report's facts)", NOT_EXPORTED
+    ),
     "reports.ScheduledFollowUp": Handling("body and reason emptied", NOT_EXPORTED),
     "sequences.Enrollment": Handling(
         "kept for the counts; an active one ends (`erased`) so nothing more is sent; its detail emptied",

@@ -229,7 +229,7 @@ EVENT_TYPES: dict[str, EventType] = {
         _type(
             "sequence.enrolled",
             "A customer was enrolled in a sequence (by an agent, a rule or the API); `source` says which.",
-            sequence=ID,
+            sequence_id=ID,
             sequence_name=TEXT,
             enrollment=ID,
             source=TEXT,
@@ -239,7 +239,7 @@ EVENT_TYPES: dict[str, EventType] = {
             "sequence.step_sent",
             "A sequence took a step for a customer: a message queued (as the hub: never a first response), a "
             "task for the owner, or a wait begun.",
-            sequence=ID,
+            sequence_id=ID,
             enrollment=ID,
             step=ID,
             step_type={"type": "string", "enum": ["message", "wait", "task"]},
@@ -250,7 +250,7 @@ EVENT_TYPES: dict[str, EventType] = {
             "sequence.exited",
             "A customer left a sequence: `reason` is completed, replied, stage_changed, opted_out, merged, removed, "
             "step_failed or disabled.",
-            sequence=ID,
+            sequence_id=ID,
             enrollment=ID,
             reason=TEXT,
             step=ID,

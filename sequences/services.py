@@ -154,7 +154,7 @@ def sequence_enroll(
             conversation_id=conversation.pk,
             contact_id=contact.pk,
             payload={
-                "sequence": sequence.pk,
+                "sequence_id": sequence.pk,
                 "sequence_name": sequence.name,
                 "enrollment": enrollment.pk,
                 "source": source,
@@ -218,7 +218,7 @@ def enrollment_exit(
         conversation_id=conversation.pk,
         contact_id=conversation.contact_id,
         payload={
-            "sequence": sequence.pk,
+            "sequence_id": sequence.pk,
             "enrollment": enrollment.pk,
             "reason": reason,
             "step": enrollment.step,
@@ -388,7 +388,7 @@ def step_take(*, enrollment: Enrollment, now: datetime) -> bool:
         conversation_id=conversation.pk,
         contact_id=contact.pk,
         payload={
-            "sequence": sequence.pk,
+            "sequence_id": sequence.pk,
             "enrollment": enrollment.pk,
             "step": index,
             "step_type": kind,

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from conversations.models import Conversation
+from sequences.models import Enrollment
 from sequences.services import sequence_save
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, SUPPORT_NUMBER
 from tests.live import post_signed_sms
@@ -57,6 +58,12 @@ def test_an_agent_enrols_a_customer_and_the_first_message_goes_out_as_the_hub(li
     [sent] = live_hub.fake_twilio.wait_for_messages(1, timeout=30)
     assert (sent["to"], sent["from"]) == (CUSTOMER, SUPPORT_NUMBER)
     assert sent["body"] == "Thanks for your order! Reply here with any question."
+    # The worker takes the wait step in its own claim, a moment after the message went out; the panel shows
+    # the enrolment as it is when the page loads.
+    deadline = time.monotonic() + 15
+    while Enrollment.objects.get(contact=conversation.contact).step < 2:
+        assert time.monotonic() < deadline, "the wait step was never begun"
+        time.sleep(0.2)
     page.goto(f"{live_hub.url}/inbox/{conversation.pk}/")
     expect(page.locator(".entry.kind-event", has_text="enrolled")).to_contain_text("“After the purchase”")
     expect(page.locator(".entry.dir-outbound", has_text="Thanks for your order")).to_be_visible()

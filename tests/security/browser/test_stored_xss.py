@@ -49,12 +49,19 @@ PAYLOADS = [
 ]
 PASSWORD = "correct horse battery staple"
 
-# What the pages may not contain inside `root` once customer text is on them.
+# What the pages may not contain inside `root` once customer text is on them. The hub's own icons (the composer's
+# Attach and Later buttons, a file's icon) are the one kind of svg the templates write, always as
+# `<svg class="icon" aria-hidden="true" focusable="false">`, which no payload below spells; their attributes are
+# checked like any element's.
 FIND_ACTIVE_CONTENT = """(root) => {
   const found = [];
+  const hubIcon = (el) => el.tagName.toLowerCase() === 'svg' && el.classList.contains('icon')
+    && el.getAttribute('aria-hidden') === 'true' && el.getAttribute('focusable') === 'false';
   for (const el of document.querySelectorAll(root + ' *')) {
     const tag = el.tagName.toLowerCase();
-    if (['script', 'iframe', 'svg', 'math', 'object', 'embed', 'details', 'style'].includes(tag)) found.push(tag);
+    if (['script', 'iframe', 'svg', 'math', 'object', 'embed', 'details', 'style'].includes(tag) && !hubIcon(el)) {
+      found.push(tag);
+    }
     for (const attr of el.attributes) {
       if (attr.name.startsWith('on')) found.push(tag + '[' + attr.name + ']');
       if (['href', 'src', 'srcdoc', 'action'].includes(attr.name) && /^\\s*(javascript|data):/i.test(attr.value)) {
